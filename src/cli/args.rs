@@ -1,0 +1,137 @@
+//! What the user typed: the clap definitions of every command and flag (DESIGN.md "CLI contract").
+//!
+//! Parsing lives here and nowhere else; each command module turns these into library calls.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Find Python virtual environments broken by an upgrade or an uninstall, and repair them.
+///
+/// venvfix inspects venvs without running them, names each problem, shows the fix before
+/// touching anything, applies it with a backup, and can undo it.
+#[derive(Debug, Parser)]
+#[command(name = "venvfix", version, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 nothing broken / everything asked for was done; \
+1 broken venvs remain or some repairs were not done; 2 usage error, I/O error or refusal.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// When to colour output (also honours NO_COLOR).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print only errors and the data asked for (no progress, no summary hints).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Say more about what is being done.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Diagnose venvs (read-only): each PATH is a venv, or a directory searched for venvs.
+    Check(CheckArgs),
+    /// Plan and apply repairs, with a backup that `venvfix undo` restores.
+    Repair(RepairArgs),
+    /// Restore a venv exactly as it was before its last repair.
+    Undo(UndoArgs),
+    /// List the installed Pythons venvfix can relink or recreate venvs with.
+    Pythons(PythonsArgs),
+    /// Print a venv's requirements, rebuilt from its dist-info without running it.
+    Freeze(FreezeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Venvs, or directories to search for venvs (default: the current directory).
+    pub paths: Vec<PathBuf>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also check the well-known homes of venvs (~/.virtualenvs, pipx, poetry, pipenv, ...).
+    #[arg(long)]
+    pub known: bool,
+    /// Follow symlinked directories while searching (loops are detected).
+    #[arg(long)]
+    pub follow_links: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyChoice {
+    /// Relink when a Python of the venv's minor is installed, else recreate.
+    Auto,
+    /// Only relink (or update the recorded version); leave the rest for a later decision.
+    Relink,
+    /// Recreate in place with the same packages.
+    Recreate,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// Venvs, or directories to search for venvs (default: the current directory).
+    pub paths: Vec<PathBuf>,
+    /// Print the plan and change nothing (exit 0 if it would fix everything, else 1).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply the recommended plan without asking.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Print plans and outcomes as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Which kind of repair to plan.
+    #[arg(long, value_enum, default_value_t = StrategyChoice::Auto)]
+    pub strategy: StrategyChoice,
+    /// Use this Python: a path, or a version (X.Y or X.Y.Z) of an installed one.
+    #[arg(long, value_name = "PATH|X.Y|X.Y.Z")]
+    pub python: Option<String>,
+    /// Also look for wheels in DIR when recreating.
+    #[arg(long, value_name = "DIR")]
+    pub find_links: Vec<PathBuf>,
+    /// Do not use the network when recreating.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The venv to restore.
+    pub venv: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PythonsArgs {
+    /// Print the list as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Probe every interpreter again instead of using the cache.
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FreezeArgs {
+    /// The venv to read.
+    pub venv: PathBuf,
+    /// Include the seed tooling (pip, setuptools, wheel).
+    #[arg(long)]
+    pub all: bool,
+    /// Only the distributions the user asked for (from REQUESTED; a hint, not a guarantee).
+    #[arg(long)]
+    pub top_level: bool,
+}

@@ -1,0 +1,37 @@
+//! venvfix: find Python virtual environments broken by an upgrade or an uninstall, and repair
+//! them safely.
+//!
+//! # Architecture
+//!
+//! ```text
+//!  paths ──► scan ──► venv ──► diagnose ──► plan ──► (CLI shows / asks) ──► execute ──► report
+//!                                 ▲           ▲                               │
+//!                              inventory of installed Pythons                 └─ backup, journal,
+//!                                                                                verify, rollback
+//! ```
+//!
+//! | module | job |
+//! |---|---|
+//! | [`version`] | Python version numbers in every form creators and interpreters write |
+//! | [`config`] | `pyvenv.cfg` as lines: read, and rewrite only the intended keys |
+//! | [`links`] | follow a symlink chain hop by hop, without executing or trusting it |
+//! | [`venv`] | the read-only model of one venv: config, `bin/` interpreters, `lib/pythonX.Y`, creator |
+//! | [`inventory`] | the installed Pythons on this machine, probed once and cached |
+//! | [`diagnose`] | the problems of one venv, each with a stable kind id and its evidence |
+//! | [`scan`] | turn user paths into venv directories (recursive, pruned, never into a venv) |
+//! | [`exit_code`] | the 0 / 1 / 2 contract |
+//!
+//! The library never prints, prompts or exits: the `venvfix` binary (`src/main.rs`,
+//! `src/cli/`) parses arguments, calls these modules and renders what they return.
+//!
+//! Safety rules that shape every module (DESIGN.md): read-only commands change nothing but
+//! venvfix's cache; nothing reached only through a venv is ever executed unless the inventory
+//! found the same file by canonical path; symlinks are never followed when copying, moving or
+//! deleting.
+
+pub mod config;
+pub mod exit_code;
+pub mod inventory;
+pub mod version;
+
+pub use exit_code::ExitCode;
