@@ -29,9 +29,15 @@
 //! found the same file by canonical path; symlinks are never followed when copying, moving or
 //! deleting.
 
+pub mod check;
 pub mod config;
+pub mod diagnose;
 pub mod exit_code;
 pub mod inventory;
+pub mod links;
+pub mod report;
+pub mod scan;
+pub mod venv;
 pub mod version;
 
 pub use exit_code::ExitCode;

@@ -1,6 +1,7 @@
 //! The `venvfix` command line: parse, call the library, print. Nothing here decides a repair.
 
 pub mod args;
+pub mod check;
 pub mod printer;
 
 use clap::Parser;
@@ -25,11 +26,8 @@ pub fn run() -> ExitCode {
     };
     let printer = Printer::new(&cli.global);
     match cli.command {
-        Command::Check(_)
-        | Command::Repair(_)
-        | Command::Undo(_)
-        | Command::Pythons(_)
-        | Command::Freeze(_) => {
+        Command::Check(args) => check::run(&args, &printer),
+        Command::Repair(_) | Command::Undo(_) | Command::Pythons(_) | Command::Freeze(_) => {
             printer.error("not implemented yet", None);
             ExitCode::Error
         }

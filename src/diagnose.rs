@@ -1,0 +1,655 @@
+//! Diagnosis: the problems of one venv, each with a stable kind id, a severity and its evidence.
+//!
+//! The detector reads the [`Venv`] model and asks the [`Inventory`] what the interpreter its
+//! links lead to really is. It never runs anything itself: a base the inventory did not find is
+//! judged from its files (`patchlevel.h`, `lib/pythonX.Y`), as DESIGN.md rule 2 requires. The
+//! problem kinds and severities are the public contract of DESIGN.md; messages name the link,
+//! its target, both versions and the file, so a user can verify every claim by hand.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::inventory::{self, Installation, Inventory};
+use crate::links::ChainEnd;
+use crate::venv::{ConfigState, EntryKind, Interpreter, Venv, is_interpreter_name};
+use crate::version::PythonVersion;
+
+/// The stable problem ids of DESIGN.md (used in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    InterpreterMissing,
+    MinorMismatch,
+    PatchMismatch,
+    HomeMismatch,
+    InvalidConfig,
+    DanglingLink,
+    OrphanedSitePackages,
+    SystemInterpreter,
+    /// `home` names a directory that no longer exists; Python silently falls back to the
+    /// binary's compiled-in prefix.
+    StaleHome,
+    /// Console scripts' shebangs name another directory: the venv was moved or copied.
+    MovedVenv,
+}
+
+impl ProblemKind {
+    /// The id used in JSON and text output.
+    pub fn id(self) -> &'static str {
+        match self {
+            ProblemKind::InterpreterMissing => "interpreter-missing",
+            ProblemKind::MinorMismatch => "minor-mismatch",
+            ProblemKind::PatchMismatch => "patch-mismatch",
+            ProblemKind::HomeMismatch => "home-mismatch",
+            ProblemKind::InvalidConfig => "invalid-config",
+            ProblemKind::DanglingLink => "dangling-link",
+            ProblemKind::OrphanedSitePackages => "orphaned-site-packages",
+            ProblemKind::SystemInterpreter => "system-interpreter",
+            ProblemKind::StaleHome => "stale-home",
+            ProblemKind::MovedVenv => "moved-venv",
+        }
+    }
+}
+
+/// How much a problem matters. Info never changes a venv's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// The verdict on a venv: broken if any error, else warning if any warning, else ok.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Ok,
+    Warning,
+    Broken,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Broken => "broken",
+        }
+    }
+}
+
+/// One problem with its evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub severity: Severity,
+    /// What is wrong, naming the link, its target, the versions, the file.
+    pub message: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// How the version of the base interpreter is known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Evidence {
+    /// The inventory ran it (it is an installed Python found by discovery).
+    Probed,
+    /// Read from its installation's files, without running it (the file named).
+    Files(String),
+}
+
+/// The installation a venv's interpreter leads to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Base {
+    /// The canonical executable.
+    pub executable: PathBuf,
+    pub version: PythonVersion,
+    pub prefix: PathBuf,
+    pub evidence: Evidence,
+    /// Owned by the OS package manager.
+    pub os_managed: bool,
+    /// The inventory entry, when discovery found it.
+    #[serde(skip)]
+    pub installation: Option<Installation>,
+}
+
+/// A venv and everything wrong with it.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    pub venv: Venv,
+    /// The installation the interpreter runs (for links) or is bound to (for copies).
+    pub base: Option<Base>,
+    pub problems: Vec<Problem>,
+}
+
+impl Diagnosis {
+    pub fn status(&self) -> Status {
+        match self.problems.iter().map(|p| p.severity).max() {
+            Some(Severity::Error) => Status::Broken,
+            Some(Severity::Warning) => Status::Warning,
+            _ => Status::Ok,
+        }
+    }
+
+    pub fn has(&self, kind: ProblemKind) -> bool {
+        self.problems.iter().any(|p| p.kind == kind)
+    }
+
+    /// The kinds found, in order.
+    pub fn kinds(&self) -> Vec<ProblemKind> {
+        self.problems.iter().map(|p| p.kind).collect()
+    }
+}
+
+/// Diagnose `venv` against the installed Pythons.
+pub fn diagnose(venv: Venv, inventory: &Inventory) -> Diagnosis {
+    let mut d = Detector {
+        venv: &venv,
+        inventory,
+        problems: Vec::new(),
+    };
+    d.config();
+    let base = d.interpreter();
+    if let Some(base) = &base {
+        d.versions(base);
+        if base.os_managed {
+            d.push(
+                ProblemKind::SystemInterpreter,
+                Severity::Info,
+                format!(
+                    "the base `{}` (Python {}) belongs to the OS package manager: the next OS \
+                     upgrade can replace it with another version",
+                    base.executable.display(),
+                    base.version
+                ),
+                Some("pin the venv to a Python you manage (pyenv, uv) with `venvfix repair --python`".into()),
+            );
+        }
+    }
+    d.orphans(base.as_ref());
+    d.links();
+    d.moved();
+    let problems = d.problems;
+    Diagnosis {
+        venv,
+        base,
+        problems,
+    }
+}
+
+struct Detector<'a> {
+    venv: &'a Venv,
+    inventory: &'a Inventory,
+    problems: Vec<Problem>,
+}
+
+impl Detector<'_> {
+    fn push(
+        &mut self,
+        kind: ProblemKind,
+        severity: Severity,
+        message: String,
+        hint: Option<String>,
+    ) {
+        self.problems.push(Problem {
+            kind,
+            severity,
+            message,
+            hint,
+        });
+    }
+
+    fn repair_hint(&self) -> Option<String> {
+        Some(format!("run `venvfix repair {}`", self.venv.root.display()))
+    }
+
+    fn rel(&self, path: &Path) -> String {
+        self.venv.relative(path).display().to_string()
+    }
+
+    fn config(&mut self) {
+        let file = self.venv.root.join("pyvenv.cfg");
+        let message = match &self.venv.config {
+            ConfigState::Parsed(_) => return,
+            ConfigState::Missing if self.venv.legacy_orig_prefix.is_some() => return,
+            ConfigState::Missing => format!(
+                "`{}` is missing: Python cannot tell this directory is a venv and runs without \
+                 its site-packages",
+                file.display()
+            ),
+            ConfigState::Unreadable(e) => format!("cannot read `{}`: {e}", file.display()),
+            ConfigState::Invalid(e) => format!("`{}` {e}", file.display()),
+        };
+        let hint = self.repair_hint();
+        self.push(ProblemKind::InvalidConfig, Severity::Error, message, hint);
+    }
+
+    /// Find what the venv's `bin/python` runs; report it if it runs nothing.
+    fn interpreter(&mut self) -> Option<Base> {
+        let venv = self.venv;
+        let Some(runner) = venv.runner() else {
+            let hint = self.repair_hint();
+            self.push(
+                ProblemKind::InterpreterMissing,
+                Severity::Error,
+                format!(
+                    "`{}` has no python interpreter entry",
+                    venv.root.join("bin").display()
+                ),
+                hint,
+            );
+            return None;
+        };
+        match &runner.kind {
+            EntryKind::Link { chain, .. } => match &chain.end {
+                ChainEnd::File { canonical, .. } => Some(self.base_of(canonical)),
+                end => {
+                    let why = match end {
+                        ChainEnd::Missing { path } => {
+                            format!(
+                                "`{}` does not exist (its Python was removed)",
+                                path.display()
+                            )
+                        }
+                        ChainEnd::Loop { path } => {
+                            format!("the links loop at `{}`", path.display())
+                        }
+                        ChainEnd::NotAFile { path } => {
+                            format!("`{}` is not a file", path.display())
+                        }
+                        ChainEnd::Unreadable { path, error } => {
+                            format!("`{}` cannot be read: {error}", path.display())
+                        }
+                        ChainEnd::File { .. } => unreachable!("handled above"),
+                    };
+                    let message = format!(
+                        "{} leads nowhere: {why}",
+                        chain.describe().replace(
+                            &format!("`{}`", runner.path.display()),
+                            &format!("`{}`", self.rel(&runner.path))
+                        )
+                    );
+                    let hint = self.repair_hint();
+                    self.push(
+                        ProblemKind::InterpreterMissing,
+                        Severity::Error,
+                        message,
+                        hint,
+                    );
+                    None
+                }
+            },
+            EntryKind::Copy { size } => self.copied_base(runner, *size),
+            EntryKind::Other => {
+                let hint = self.repair_hint();
+                let message = format!("`{}` is not an interpreter file", self.rel(&runner.path));
+                self.push(
+                    ProblemKind::InterpreterMissing,
+                    Severity::Error,
+                    message,
+                    hint,
+                );
+                None
+            }
+        }
+    }
+
+    /// The base of a venv made with `--copies`: the installation `home` names. A copied
+    /// launcher (pyenv's `--enable-shared` builds) dies without its base's `libpython`.
+    fn copied_base(&mut self, runner: &Interpreter, size: u64) -> Option<Base> {
+        let home = self
+            .venv
+            .home()
+            .or_else(|| self.venv.legacy_orig_prefix.as_ref().map(|p| p.join("bin")))?;
+        if !home.is_dir() {
+            let needs_lib = if size < 1_000_000 {
+                " and it is a small launcher that loads `libpython` from there"
+            } else {
+                ""
+            };
+            let message = format!(
+                "`{}` is a copied interpreter whose base `{}` is gone{needs_lib}",
+                self.rel(&runner.path),
+                home.display()
+            );
+            let hint = self.repair_hint();
+            self.push(
+                ProblemKind::InterpreterMissing,
+                Severity::Error,
+                message,
+                hint,
+            );
+            return None;
+        }
+        let minor = self.venv.minor();
+        let found = self
+            .inventory
+            .find_by_dir(&home)
+            .into_iter()
+            .max_by_key(|i| (minor.is_some_and(|m| m.same_minor(&i.version)), i.version));
+        if let Some(installation) = found {
+            return Some(base_from_installation(installation));
+        }
+        let name = minor.map(|m| format!("python{}", m.short()));
+        let exe = name
+            .map(|n| home.join(n))
+            .filter(|p| p.exists())
+            .or_else(|| first_interpreter_in(&home))?;
+        let canonical = std::fs::canonicalize(&exe).ok()?;
+        Some(self.base_of(&canonical))
+    }
+
+    /// What is known about the installation of the canonical executable `exe`.
+    fn base_of(&self, exe: &Path) -> Base {
+        if let Some(installation) = self.inventory.find(exe) {
+            return base_from_installation(installation);
+        }
+        match inventory::static_version(exe) {
+            Some(found) => Base {
+                executable: exe.to_path_buf(),
+                version: found.version,
+                os_managed: inventory::is_os_managed(exe),
+                prefix: found.prefix,
+                evidence: Evidence::Files(found.evidence),
+                installation: None,
+            },
+            None => Base {
+                executable: exe.to_path_buf(),
+                version: version_from_name(exe).unwrap_or(PythonVersion::minor_only(0, 0)),
+                prefix: prefix_of(exe),
+                os_managed: inventory::is_os_managed(exe),
+                evidence: Evidence::Files(format!("the file name `{}`", exe.display())),
+                installation: None,
+            },
+        }
+    }
+
+    fn versions(&mut self, base: &Base) {
+        if base.version.major == 0 {
+            return;
+        }
+        let venv = self.venv;
+        let copies = venv.uses_copies();
+        let runner_path = venv
+            .runner()
+            .map(|r| self.rel(&r.path))
+            .unwrap_or_else(|| "bin/python".into());
+        let runs = if copies {
+            format!(
+                "`{runner_path}` is a copy bound to `{}` (Python {})",
+                base.prefix.display(),
+                base.version
+            )
+        } else {
+            format!(
+                "`{runner_path}` runs Python {} (`{}`)",
+                base.version,
+                base.executable.display()
+            )
+        };
+        let Some(minor) = venv.minor() else { return };
+        if !minor.same_minor(&base.version) {
+            let whose = match venv.packages_dir() {
+                Some(dir) => format!(
+                    "the venv's packages are in `{}/site-packages` ({} distribution{})",
+                    self.rel(&dir.path),
+                    dir.distributions,
+                    if dir.distributions == 1 { "" } else { "s" }
+                ),
+                None => format!("the venv was made for Python {minor}"),
+            };
+            let recorded = venv
+                .recorded_version()
+                .map(|v| format!("; pyvenv.cfg records {v}"))
+                .unwrap_or_default();
+            let hint = self.repair_hint();
+            self.push(
+                ProblemKind::MinorMismatch,
+                Severity::Error,
+                format!(
+                    "{runs}, but {whose}{recorded}: every import of an installed package fails"
+                ),
+                hint,
+            );
+            return;
+        }
+        if let Some(recorded) = venv.recorded_version()
+            && recorded.patch.is_some()
+            && base.version.patch.is_some()
+            && recorded != base.version
+        {
+            let (severity, consequence) = if copies {
+                (
+                    Severity::Error,
+                    "the copied binary is another build than the standard library it now loads",
+                )
+            } else {
+                (
+                    Severity::Warning,
+                    "harmless while binary and standard library come from one build",
+                )
+            };
+            let hint = self.repair_hint();
+            self.push(
+                ProblemKind::PatchMismatch,
+                severity,
+                format!("{runs}, but pyvenv.cfg records {recorded}: {consequence}"),
+                hint,
+            );
+        }
+        if !copies {
+            self.home(base);
+        }
+    }
+
+    /// Whether `home` leads to the same installation as the interpreter link.
+    fn home(&mut self, base: &Base) {
+        let Some(home) = self.venv.home() else { return };
+        let Ok(home_canonical) = std::fs::canonicalize(&home) else {
+            let hint = self.repair_hint();
+            self.push(
+                ProblemKind::StaleHome,
+                Severity::Warning,
+                format!(
+                    "pyvenv.cfg `home = {}` does not exist; Python falls back to the prefix \
+                     compiled into `{}`, which works only while no other Python appears there",
+                    home.display(),
+                    base.executable.display()
+                ),
+                hint,
+            );
+            return;
+        };
+        if consistent_home(&home_canonical, base) {
+            return;
+        }
+        let stdlib = home_canonical
+            .parent()
+            .map(|p| p.join(format!("lib/python{}", base.version.short())));
+        let mixed = stdlib.as_ref().filter(|s| s.join("os.py").exists());
+        let other = first_interpreter_in(&home_canonical)
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .map(|exe| self.base_of(&exe));
+        let other_desc = other
+            .as_ref()
+            .map(|o| format!(" (Python {} at `{}`)", o.version, o.executable.display()))
+            .unwrap_or_default();
+        let consequence = match mixed {
+            Some(stdlib) => format!(
+                "Python takes its standard library from `{}` with the binary from `{}`: mixed \
+                 builds, imports of compiled modules fail",
+                stdlib.display(),
+                base.executable.display()
+            ),
+            None => "the half-done relink works only while that installation has no standard \
+                     library for this minor"
+                .to_string(),
+        };
+        let hint = self.repair_hint();
+        self.push(
+            ProblemKind::HomeMismatch,
+            Severity::Error,
+            format!(
+                "pyvenv.cfg `home = {}` is another installation{other_desc} than the one the \
+                 interpreter link leads to (`{}`): {consequence}",
+                home.display(),
+                base.executable.display()
+            ),
+            hint,
+        );
+    }
+
+    fn orphans(&mut self, base: Option<&Base>) {
+        let venv = self.venv;
+        let Some(minor) = venv.minor() else { return };
+        let reading = base
+            .filter(|b| b.version.major != 0)
+            .map(|b| b.version)
+            .unwrap_or(minor);
+        for dir in &venv.lib_dirs {
+            if dir.distributions == 0 || dir.version.same_minor(&minor) {
+                continue;
+            }
+            let message = format!(
+                "`{}/site-packages` holds {} distributions that Python {} never reads",
+                self.rel(&dir.path),
+                dir.distributions,
+                reading.short()
+            );
+            self.push(
+                ProblemKind::OrphanedSitePackages,
+                Severity::Warning,
+                message,
+                Some(format!(
+                    "reinstall what you need with `venvfix freeze {}`, then remove `{}`",
+                    venv.root.display(),
+                    dir.path.display()
+                )),
+            );
+        }
+    }
+
+    fn links(&mut self) {
+        let venv = self.venv;
+        for link in &venv.dangling {
+            let message = format!(
+                "`{}` -> `{}` leads nowhere",
+                self.rel(&link.path),
+                link.target.display()
+            );
+            self.push(ProblemKind::DanglingLink, Severity::Warning, message, None);
+        }
+        // Interpreter entries other than the runner that dangle on their own.
+        let runner = venv.runner().map(|r| r.name.clone());
+        for entry in &venv.interpreters {
+            if Some(&entry.name) == runner.as_ref() {
+                continue;
+            }
+            if let EntryKind::Link { target, chain } = &entry.kind
+                && !chain.resolves()
+                && !self.has_missing_interpreter()
+            {
+                let message = format!(
+                    "`{}` -> `{}` leads nowhere",
+                    self.rel(&entry.path),
+                    target.display()
+                );
+                let hint = self.repair_hint();
+                self.push(ProblemKind::DanglingLink, Severity::Warning, message, hint);
+            }
+        }
+    }
+
+    fn has_missing_interpreter(&self) -> bool {
+        self.problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::InterpreterMissing)
+    }
+
+    fn moved(&mut self) {
+        if let Some(from) = &self.venv.moved_from {
+            let message = format!(
+                "console scripts in `bin/` start with `#!{}/bin/...`: the venv was moved or \
+                 copied from `{}`, so they fail to start",
+                from.display(),
+                from.display()
+            );
+            self.push(
+                ProblemKind::MovedVenv,
+                Severity::Warning,
+                message,
+                Some("recreate it in place with `venvfix repair --strategy recreate`".into()),
+            );
+        }
+    }
+}
+
+fn base_from_installation(installation: &Installation) -> Base {
+    Base {
+        executable: installation.path.clone(),
+        version: installation.version,
+        prefix: installation.prefix.clone(),
+        evidence: Evidence::Probed,
+        os_managed: installation.os_managed,
+        installation: Some(installation.clone()),
+    }
+}
+
+/// `home` is consistent when it is the binary's own dir, holds a link to the same binary, or
+/// is the `bin/` of the binary's prefix.
+fn consistent_home(home: &Path, base: &Base) -> bool {
+    if base.executable.parent() == Some(home) {
+        return true;
+    }
+    if let Ok(prefix) = std::fs::canonicalize(&base.prefix)
+        && home.parent() == Some(prefix.as_path())
+    {
+        return true;
+    }
+    let Ok(entries) = std::fs::read_dir(home) else {
+        return false;
+    };
+    entries
+        .flatten()
+        .filter(|e| is_interpreter_name(&e.file_name()))
+        .any(|e| std::fs::canonicalize(e.path()).is_ok_and(|c| c == base.executable))
+}
+
+fn first_interpreter_in(dir: &Path) -> Option<PathBuf> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| is_interpreter_name(&e.file_name()))
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    // The most specific name first: python3.8 before python3 before python.
+    names.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    names.into_iter().next()
+}
+
+fn prefix_of(exe: &Path) -> PathBuf {
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn version_from_name(exe: &Path) -> Option<PythonVersion> {
+    let name = exe.file_name()?.to_str()?;
+    PythonVersion::from_lib_dir_name(name)
+}

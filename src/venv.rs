@@ -1,0 +1,506 @@
+//! The read-only model of one venv: its config, `bin/` interpreters, `lib/pythonX.Y` dirs, creator.
+//!
+//! Everything the detector and the planner know about a venv comes from here, and all of it is
+//! read from the filesystem with `lstat`, `readlink`, `read_dir` and small file reads. Nothing
+//! in a venv is ever executed or followed blindly: a venv cloned from a stranger's repository
+//! must not be able to run code when inspected (DESIGN.md rule 2). Bad input (garbage config,
+//! link loops, unreadable dirs, non-UTF-8 names) becomes data in the model, never a panic.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::{ConfigError, PyvenvCfg};
+use crate::links::{self, Chain};
+use crate::version::PythonVersion;
+
+/// Which tool made the venv, judged from its `pyvenv.cfg` keys and files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Creator {
+    /// CPython's `python -m venv`.
+    Venv,
+    Virtualenv,
+    Uv,
+    /// virtualenv < 20: no `pyvenv.cfg`, `lib/pythonX.Y/orig-prefix.txt` instead.
+    VirtualenvLegacy,
+    Unknown,
+}
+
+impl Creator {
+    /// The id used in JSON and text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Creator::Venv => "venv",
+            Creator::Virtualenv => "virtualenv",
+            Creator::Uv => "uv",
+            Creator::VirtualenvLegacy => "virtualenv-legacy",
+            Creator::Unknown => "unknown",
+        }
+    }
+}
+
+/// The state of `pyvenv.cfg`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigState {
+    Parsed(PyvenvCfg),
+    Missing,
+    Unreadable(String),
+    Invalid(ConfigError),
+}
+
+/// What a `bin/python*` entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A symlink: its target as written and the whole chain.
+    Link { target: PathBuf, chain: Chain },
+    /// A regular file: a copied interpreter (`--copies`, legacy virtualenv).
+    Copy { size: u64 },
+    /// A directory or special file named like an interpreter.
+    Other,
+}
+
+/// One interpreter entry in `bin/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interpreter {
+    /// The file name (`python3.8`); lossy only for display of non-UTF-8 names.
+    pub name: String,
+    /// Its path inside the venv.
+    pub path: PathBuf,
+    pub kind: EntryKind,
+}
+
+impl Interpreter {
+    /// The chain, if this entry is a link.
+    pub fn chain(&self) -> Option<&Chain> {
+        match &self.kind {
+            EntryKind::Link { chain, .. } => Some(chain),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a link whose target is an absolute path (the one link to the base).
+    pub fn is_absolute_link(&self) -> bool {
+        matches!(&self.kind, EntryKind::Link { target, .. } if target.is_absolute())
+    }
+
+    pub fn is_copy(&self) -> bool {
+        matches!(self.kind, EntryKind::Copy { .. })
+    }
+}
+
+/// A `lib/pythonX.Y` directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibDir {
+    pub path: PathBuf,
+    pub version: PythonVersion,
+    /// `site-packages` exists in it.
+    pub site_packages: bool,
+    /// How many `*.dist-info` / `*.egg-info` entries its `site-packages` holds.
+    pub distributions: usize,
+}
+
+/// A symlink in the venv outside site-packages that leads nowhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DanglingLink {
+    pub path: PathBuf,
+    pub target: PathBuf,
+}
+
+/// Why a directory could not be inspected at all.
+#[derive(Debug, thiserror::Error)]
+pub enum VenvError {
+    #[error("`{path}` does not exist")]
+    NotFound { path: PathBuf },
+    #[error("`{path}` is not a directory")]
+    NotADirectory { path: PathBuf },
+    #[error("cannot read `{path}`: {source}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A venv as found on disk.
+#[derive(Debug, Clone)]
+pub struct Venv {
+    /// The venv directory, absolute, as the user named it.
+    pub root: PathBuf,
+    pub config: ConfigState,
+    /// `bin/python*` entries, sorted by name.
+    pub interpreters: Vec<Interpreter>,
+    /// `lib/pythonX.Y` dirs, sorted by version.
+    pub lib_dirs: Vec<LibDir>,
+    /// Dangling links at the root, in `bin/` (non-interpreters), `lib/`, `lib/pythonX.Y/`.
+    pub dangling: Vec<DanglingLink>,
+    pub creator: Creator,
+    /// virtualenv < 20's `orig-prefix.txt` content.
+    pub legacy_orig_prefix: Option<PathBuf>,
+    /// Where the console scripts' shebangs say the venv used to live, when not here.
+    pub moved_from: Option<PathBuf>,
+}
+
+impl Venv {
+    /// Inspect the venv at `root` (read-only).
+    pub fn inspect(root: &Path) -> Result<Venv, VenvError> {
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        match std::fs::metadata(&root) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return Err(VenvError::NotADirectory { path: root }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(VenvError::NotFound { path: root });
+            }
+            Err(source) => return Err(VenvError::Unreadable { path: root, source }),
+        }
+        if let Err(source) = std::fs::read_dir(&root) {
+            return Err(VenvError::Unreadable { path: root, source });
+        }
+        let config = read_config(&root.join("pyvenv.cfg"));
+        let mut dangling = dangling_links_in(&root);
+        let (interpreters, bin_dangling) = read_bin(&root.join("bin"));
+        dangling.extend(bin_dangling);
+        let (lib_dirs, lib_dangling, legacy_orig_prefix) = read_lib(&root.join("lib"));
+        dangling.extend(lib_dangling);
+        let creator = detect_creator(&config, &root, legacy_orig_prefix.is_some());
+        let moved_from = detect_move(&root);
+        Ok(Venv {
+            root,
+            config,
+            interpreters,
+            lib_dirs,
+            dangling,
+            creator,
+            legacy_orig_prefix,
+            moved_from,
+        })
+    }
+
+    /// The parsed config, if it could be read.
+    pub fn cfg(&self) -> Option<&PyvenvCfg> {
+        match &self.config {
+            ConfigState::Parsed(cfg) => Some(cfg),
+            _ => None,
+        }
+    }
+
+    /// The entry `bin/python` means: `python`, else `python3`, else the first versioned one.
+    pub fn runner(&self) -> Option<&Interpreter> {
+        ["python", "python3"]
+            .iter()
+            .find_map(|name| self.interpreters.iter().find(|i| i.name == *name))
+            .or_else(|| self.interpreters.first())
+    }
+
+    /// The one entry that leads out of the venv: the absolute link a relink rewrites.
+    /// For venvs whose entries are all copies this is `None`.
+    pub fn base_link(&self) -> Option<&Interpreter> {
+        self.interpreters
+            .iter()
+            .find(|i| i.is_absolute_link())
+            .or_else(|| {
+                // A hand-made relative link out of bin/ (`../../py/bin/python3`) also counts.
+                self.interpreters.iter().find(|i| match &i.kind {
+                    EntryKind::Link { target, .. } => target.components().count() > 1,
+                    _ => false,
+                })
+            })
+    }
+
+    /// Whether the interpreters are copies rather than links.
+    pub fn uses_copies(&self) -> bool {
+        self.runner().is_some_and(Interpreter::is_copy)
+    }
+
+    /// The version the creator recorded: `version`, `version_info`, then `python-version`.
+    pub fn recorded_version(&self) -> Option<PythonVersion> {
+        let cfg = self.cfg()?;
+        ["version", "version_info", "python-version"]
+            .iter()
+            .find_map(|key| cfg.get(key)?.parse().ok())
+    }
+
+    /// `home` from the config.
+    pub fn home(&self) -> Option<PathBuf> {
+        self.cfg()?.home().map(PathBuf::from)
+    }
+
+    /// The `lib/pythonX.Y` dir that holds the venv's packages (DESIGN.md planning rules):
+    /// among dirs with distributions, the one matching the recorded version, else the one with
+    /// the most; `None` if no dir has any.
+    pub fn packages_dir(&self) -> Option<&LibDir> {
+        let recorded = self.recorded_version();
+        let with_dists = self.lib_dirs.iter().filter(|d| d.distributions > 0);
+        if let Some(recorded) = recorded
+            && let Some(dir) = with_dists.clone().find(|d| d.version.same_minor(&recorded))
+        {
+            return Some(dir);
+        }
+        with_dists.max_by_key(|d| (d.distributions, d.version))
+    }
+
+    /// The venv's major.minor: where its packages are, else what the creator recorded, else
+    /// the only `lib/pythonX.Y`.
+    pub fn minor(&self) -> Option<PythonVersion> {
+        if let Some(dir) = self.packages_dir() {
+            return Some(dir.version);
+        }
+        if let Some(recorded) = self.recorded_version() {
+            return Some(PythonVersion::minor_only(recorded.major, recorded.minor));
+        }
+        match self.lib_dirs.as_slice() {
+            [only] => Some(only.version),
+            _ => None,
+        }
+    }
+
+    /// The implementation the creator recorded (`CPython` by virtualenv and uv), lower-cased;
+    /// `cpython` when unrecorded.
+    pub fn implementation(&self) -> String {
+        self.cfg()
+            .and_then(|c| c.get("implementation"))
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_else(|| "cpython".to_string())
+    }
+
+    /// A path relative to the venv root, for messages (`bin/python3`).
+    pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
+        path.strip_prefix(&self.root).unwrap_or(path)
+    }
+}
+
+fn read_config(path: &Path) -> ConfigState {
+    match std::fs::read(path) {
+        Ok(bytes) => match PyvenvCfg::parse(&bytes) {
+            Ok(cfg) if cfg.home().is_none() => ConfigState::Invalid(ConfigError::NoHome),
+            Ok(cfg) => ConfigState::Parsed(cfg),
+            Err(e) => ConfigState::Invalid(e),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ConfigState::Missing,
+        Err(e) => ConfigState::Unreadable(e.to_string()),
+    }
+}
+
+/// `python`, `python3`, `python3.12`, `python3.13t`, `python2.7`, `pypy3.10`: not `python3-config`,
+/// `python3.12-gdb.py`, `pythonw`.
+pub fn is_interpreter_name(name: &OsStr) -> bool {
+    let bytes = name.as_bytes();
+    let rest = if let Some(rest) = bytes.strip_prefix(b"python") {
+        rest
+    } else if let Some(rest) = bytes.strip_prefix(b"pypy") {
+        rest
+    } else {
+        return false;
+    };
+    let rest = rest.strip_suffix(b"t").unwrap_or(rest);
+    rest.iter().all(|b| b.is_ascii_digit() || *b == b'.')
+        && !rest.starts_with(b".")
+        && !rest.ends_with(b".")
+}
+
+fn read_bin(bin: &Path) -> (Vec<Interpreter>, Vec<DanglingLink>) {
+    let mut interpreters = Vec::new();
+    let mut dangling = Vec::new();
+    let Ok(entries) = std::fs::read_dir(bin) else {
+        return (interpreters, dangling);
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let path = entry.path();
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
+        if !is_interpreter_name(&name) {
+            if file_type.is_symlink() {
+                dangling.extend(dangling_link(&path));
+            }
+            continue;
+        }
+        let kind = if file_type.is_symlink() {
+            match std::fs::read_link(&path) {
+                Ok(target) => EntryKind::Link {
+                    target,
+                    chain: links::follow(&path),
+                },
+                Err(_) => EntryKind::Other,
+            }
+        } else if file_type.is_file() {
+            EntryKind::Copy {
+                size: entry.metadata().map(|m| m.len()).unwrap_or(0),
+            }
+        } else {
+            EntryKind::Other
+        };
+        interpreters.push(Interpreter {
+            name: name.to_string_lossy().into_owned(),
+            path,
+            kind,
+        });
+    }
+    interpreters.sort_by(|a, b| a.name.cmp(&b.name));
+    (interpreters, dangling)
+}
+
+fn read_lib(lib: &Path) -> (Vec<LibDir>, Vec<DanglingLink>, Option<PathBuf>) {
+    let mut dirs = Vec::new();
+    let mut dangling = dangling_links_in(lib);
+    let mut orig_prefix = None;
+    let Ok(entries) = std::fs::read_dir(lib) else {
+        return (dirs, dangling, orig_prefix);
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(version) = name.to_str().and_then(PythonVersion::from_lib_dir_name) else {
+            continue;
+        };
+        // `lib/python3.8` itself may be a link (rule 3: do not treat it as a tree).
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = entry.path();
+        dangling.extend(dangling_links_in(&path));
+        if orig_prefix.is_none()
+            && let Ok(text) = std::fs::read_to_string(path.join("orig-prefix.txt"))
+        {
+            orig_prefix = Some(PathBuf::from(text.trim()));
+        }
+        let site = path.join("site-packages");
+        let (site_packages, distributions) = match std::fs::read_dir(&site) {
+            Ok(entries) => (
+                true,
+                entries
+                    .flatten()
+                    .filter(|e| {
+                        let n = e.file_name();
+                        let n = n.as_bytes();
+                        n.ends_with(b".dist-info") || n.ends_with(b".egg-info")
+                    })
+                    .count(),
+            ),
+            Err(_) => (site.exists(), 0),
+        };
+        dirs.push(LibDir {
+            path,
+            version,
+            site_packages,
+            distributions,
+        });
+    }
+    dirs.sort_by(|a, b| a.version.cmp(&b.version));
+    (dirs, dangling, orig_prefix)
+}
+
+/// Dangling symlinks directly inside `dir` (one `read_dir`, a `stat` per link only).
+fn dangling_links_in(dir: &Path) -> Vec<DanglingLink> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+        .filter_map(|e| dangling_link(&e.path()))
+        .collect()
+}
+
+fn dangling_link(path: &Path) -> Option<DanglingLink> {
+    if std::fs::metadata(path).is_ok() {
+        return None;
+    }
+    Some(DanglingLink {
+        path: path.to_path_buf(),
+        target: std::fs::read_link(path).unwrap_or_default(),
+    })
+}
+
+fn detect_creator(config: &ConfigState, root: &Path, legacy: bool) -> Creator {
+    match config {
+        ConfigState::Parsed(cfg) => {
+            if cfg.get("uv").is_some() {
+                Creator::Uv
+            } else if cfg.get("virtualenv").is_some() || cfg.get("base-prefix").is_some() {
+                Creator::Virtualenv
+            } else {
+                Creator::Venv
+            }
+        }
+        _ if legacy => Creator::VirtualenvLegacy,
+        _ if root.join("bin/activate_this.py").exists() => Creator::Virtualenv,
+        _ => Creator::Unknown,
+    }
+}
+
+/// Read the shebang of each script in `bin/` (the first bytes only). If they name another
+/// venv's `bin/python*`, the venv was moved or copied from there.
+fn detect_move(root: &Path) -> Option<PathBuf> {
+    let bin = root.join("bin");
+    let entries = std::fs::read_dir(&bin).ok()?;
+    let canonical_root = std::fs::canonicalize(root).ok();
+    for entry in entries.flatten() {
+        if !entry.file_type().is_ok_and(|t| t.is_file()) || is_interpreter_name(&entry.file_name())
+        {
+            continue;
+        }
+        let Some(interpreter) = read_shebang(&entry.path()) else {
+            continue;
+        };
+        let Some(old_bin) = interpreter.parent() else {
+            continue;
+        };
+        let is_venv_python = old_bin.file_name() == Some(OsStr::new("bin"))
+            && interpreter.file_name().is_some_and(is_interpreter_name);
+        let Some(old_root) = old_bin.parent().filter(|_| is_venv_python) else {
+            continue;
+        };
+        if old_root == root {
+            return None;
+        }
+        match std::fs::canonicalize(old_root) {
+            Ok(c) if Some(&c) == canonical_root.as_ref() => return None,
+            _ => return Some(old_root.to_path_buf()),
+        }
+    }
+    None
+}
+
+fn read_shebang(path: &Path) -> Option<PathBuf> {
+    let mut buf = [0u8; 512];
+    let mut file = std::fs::File::open(path).ok()?;
+    let n = file.read(&mut buf).ok()?;
+    let head = buf[..n].strip_prefix(b"#!")?;
+    let line = head.split(|b| *b == b'\n').next()?;
+    let interpreter = line
+        .trim_ascii()
+        .split(|b| b.is_ascii_whitespace())
+        .next()?;
+    (!interpreter.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(interpreter)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpreter_names() {
+        for yes in [
+            "python",
+            "python3",
+            "python3.12",
+            "python3.13t",
+            "python2.7",
+            "pypy3.10",
+            "pypy",
+        ] {
+            assert!(is_interpreter_name(OsStr::new(yes)), "{yes}");
+        }
+        for no in [
+            "python3-config",
+            "python3.12-gdb.py",
+            "pythonw",
+            "python3.",
+            "pip",
+            "python.exe",
+        ] {
+            assert!(!is_interpreter_name(OsStr::new(no)), "{no}");
+        }
+    }
+}
