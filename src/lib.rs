@@ -18,6 +18,9 @@
 //! | [`venv`] | the read-only model of one venv: config, `bin/` interpreters, `lib/pythonX.Y`, creator |
 //! | [`inventory`] | the installed Pythons on this machine, probed once and cached |
 //! | [`diagnose`] | the problems of one venv, each with a stable kind id and its evidence |
+//! | [`check`] | the read-only `check` operation over many venvs |
+//! | [`report`] | the JSON reports of DESIGN.md |
+//! | [`plan`] | a repair as data: strategy, target, ordered actions with before/after |
 //! | [`scan`] | turn user paths into venv directories (recursive, pruned, never into a venv) |
 //! | [`exit_code`] | the 0 / 1 / 2 contract |
 //!
@@ -35,6 +38,7 @@ pub mod diagnose;
 pub mod exit_code;
 pub mod inventory;
 pub mod links;
+pub mod plan;
 pub mod report;
 pub mod scan;
 pub mod venv;
