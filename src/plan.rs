@@ -170,3 +170,402 @@ impl Unresolved {
         self.severity == Severity::Error
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Planning
+// ---------------------------------------------------------------------------------------------
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::diagnose::{Diagnosis, Status};
+use crate::inventory::Inventory;
+use crate::venv::{Creator, EntryKind, Venv};
+
+/// Which kinds of repair the user allows (`--strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Allowed {
+    /// Relink when a Python of the venv's minor is installed, else recreate.
+    #[default]
+    Auto,
+    /// Only relink or update the config.
+    Relink,
+    /// Only recreate.
+    Recreate,
+}
+
+/// The Python the user asked for with `--python`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PythonRequest {
+    Path(PathBuf),
+    Version(PythonVersion),
+}
+
+impl PythonRequest {
+    /// `PATH`, `X.Y` or `X.Y.Z`: a value with a `/` or naming an existing file is a path.
+    pub fn parse(text: &str) -> PythonRequest {
+        if !text.contains('/')
+            && let Ok(version) = text.parse()
+        {
+            return PythonRequest::Version(version);
+        }
+        PythonRequest::Path(PathBuf::from(text))
+    }
+
+    fn accepts(&self, installation: &Installation) -> bool {
+        match self {
+            PythonRequest::Version(v) => {
+                installation.version.same_minor(v)
+                    && (v.patch.is_none() || installation.version == *v)
+            }
+            PythonRequest::Path(p) => std::fs::canonicalize(p).is_ok_and(|c| {
+                c == installation.path || installation.aliases.iter().any(|a| a == p)
+            }),
+        }
+    }
+}
+
+/// What the user asked the planner for.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRequest {
+    pub allowed: Allowed,
+    pub python: Option<PythonRequest>,
+    pub find_links: Vec<PathBuf>,
+    pub offline: bool,
+}
+
+/// Why no plan could be made at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("`--python {0}` is not an installed Python venvfix found")]
+    UnknownPython(String),
+}
+
+/// Problems a relink (or config update) resolves.
+const RELINK_FIXES: [ProblemKind; 5] = [
+    ProblemKind::InterpreterMissing,
+    ProblemKind::MinorMismatch,
+    ProblemKind::HomeMismatch,
+    ProblemKind::PatchMismatch,
+    ProblemKind::StaleHome,
+];
+
+/// Plan the repair of a diagnosed venv.
+pub fn plan(d: &Diagnosis, inventory: &Inventory, request: &PlanRequest) -> Result<Plan, PlanError> {
+    let venv = &d.venv;
+    if let Some(python) = &request.python
+        && !inventory.pythons.iter().any(|i| python.accepts(i))
+    {
+        let shown = match python {
+            PythonRequest::Path(p) => p.display().to_string(),
+            PythonRequest::Version(v) => v.to_string(),
+        };
+        return Err(PlanError::UnknownPython(shown));
+    }
+    let mut plan = Plan {
+        venv: venv.root.clone(),
+        strategy: Strategy::None,
+        target: None,
+        actions: Vec::new(),
+        alternatives: Vec::new(),
+        resolves: Vec::new(),
+        unresolved: Vec::new(),
+        reason: String::new(),
+    };
+    let fixable: Vec<ProblemKind> = d
+        .problems
+        .iter()
+        .map(|p| p.kind)
+        .filter(|k| RELINK_FIXES.contains(k))
+        .collect();
+    if d.status() == Status::Ok || (fixable.is_empty() && request.allowed != Allowed::Recreate) {
+        plan.reason = if d.status() == Status::Ok {
+            "nothing to repair".into()
+        } else {
+            "no problem venvfix can fix by relinking".into()
+        };
+        plan.unresolved = unresolved(d, &[]);
+        return Ok(plan);
+    }
+
+    let ranked = rank_candidates(d, inventory, request);
+    // Relinking rewrites pyvenv.cfg keys, so it needs a config it can read.
+    let relinkable = venv.cfg().is_some();
+    if request.allowed != Allowed::Recreate
+        && relinkable
+        && let Some((best, _)) = ranked.first()
+    {
+        plan.target = Some(Target::from_installation(best));
+        plan.actions = relink_actions(venv, best);
+        let current = d.base.as_ref().map(|b| b.executable.as_path());
+        plan.strategy = if plan.actions.iter().all(|a| matches!(a, Action::Config { .. })) {
+            Strategy::UpdateConfig
+        } else {
+            Strategy::Relink
+        };
+        plan.reason = ranked[0].1.clone();
+        if current == Some(best.path.as_path()) && plan.strategy == Strategy::UpdateConfig {
+            plan.reason = format!(
+                "the interpreter link already leads to Python {}; only pyvenv.cfg needs to \
+                 agree with it",
+                best.version
+            );
+        }
+        plan.alternatives = ranked[1..]
+            .iter()
+            .map(|(i, why)| Alternative {
+                target: Target::from_installation(i),
+                strategy: Strategy::Relink,
+                why: why.clone(),
+            })
+            .collect();
+        plan.resolves = fixable;
+        plan.resolves.dedup();
+        plan.unresolved = unresolved(d, &plan.resolves);
+        if plan.actions.is_empty() {
+            plan.strategy = Strategy::None;
+            plan.reason = "the venv already agrees with its Python".into();
+        }
+        return Ok(plan);
+    }
+
+    // No Python of the venv's minor: only a recreate can help.
+    let minor = venv
+        .minor()
+        .map(|m| m.short())
+        .unwrap_or_else(|| "of this venv's version".into());
+    plan.reason = match request.allowed {
+        Allowed::Relink => format!(
+            "no installed Python {minor} to relink to; `--strategy relink` leaves it for a later \
+             decision"
+        ),
+        _ if venv.cfg().is_none() && ranked.is_empty() => {
+            "pyvenv.cfg cannot be read, so the venv cannot be relinked".into()
+        }
+        _ => format!("no installed Python {minor} to relink to"),
+    };
+    plan.unresolved = unresolved(d, &[]);
+    Ok(plan)
+}
+
+/// Relink candidates, best first, each with why it ranks there.
+fn rank_candidates<'a>(
+    d: &Diagnosis,
+    inventory: &'a Inventory,
+    request: &PlanRequest,
+) -> Vec<(&'a Installation, String)> {
+    let venv = &d.venv;
+    let Some(minor) = venv.minor() else {
+        return Vec::new();
+    };
+    let recorded = venv.recorded_version().filter(|r| r.same_minor(&minor));
+    let wanted = recorded.unwrap_or(minor);
+    let current = d.base.as_ref().map(|b| b.executable.clone());
+    let mut found: Vec<&Installation> = inventory
+        .candidates(&wanted, &venv.implementation())
+        .into_iter()
+        .filter(|i| request.python.as_ref().is_none_or(|p| p.accepts(i)))
+        .collect();
+    let exact = |i: &Installation| recorded.is_some_and(|r| r.patch.is_some() && i.version == r);
+    let is_current = |i: &Installation| current.as_ref() == Some(&i.path);
+    found.sort_by(|a, b| {
+        exact(b)
+            .cmp(&exact(a))
+            .then(is_current(b).cmp(&is_current(a)))
+            .then(b.version.cmp(&a.version))
+            .then(a.source.cmp(&b.source))
+            .then(a.path.cmp(&b.path))
+    });
+    found
+        .into_iter()
+        .map(|i| {
+            let why = if exact(i) {
+                format!("Python {} is the exact version the venv was made with", i.version)
+            } else if is_current(i) {
+                format!("the venv's link already leads to Python {}", i.version)
+            } else {
+                format!(
+                    "Python {} is the newest installed {}.{}",
+                    i.version, minor.major, minor.minor
+                )
+            };
+            (i, why)
+        })
+        .collect()
+}
+
+/// The problems of `d` a plan resolving `fixed` leaves behind.
+fn unresolved(d: &Diagnosis, fixed: &[ProblemKind]) -> Vec<Unresolved> {
+    d.problems
+        .iter()
+        .filter(|p| !fixed.contains(&p.kind) && p.severity != crate::diagnose::Severity::Info)
+        .map(|p| Unresolved {
+            kind: p.kind,
+            severity: p.severity,
+            why: match p.kind {
+                ProblemKind::DanglingLink => "venvfix leaves links it did not make as they are".into(),
+                ProblemKind::OrphanedSitePackages => {
+                    "packages of another minor are kept; remove them by hand once you no longer \
+                     need them"
+                        .into()
+                }
+                ProblemKind::MovedVenv => {
+                    "console scripts name the old location; recreate the venv to fix them".into()
+                }
+                ProblemKind::InvalidConfig => {
+                    "pyvenv.cfg cannot be read; it must be recreated".into()
+                }
+                _ => "no installed Python can fix it by relinking".into(),
+            },
+        })
+        .collect()
+}
+
+/// The link target to write for `installation`: Homebrew's stable `opt/` alias survives a
+/// `brew upgrade`; otherwise the canonical executable.
+fn link_target(installation: &Installation) -> PathBuf {
+    installation
+        .aliases
+        .iter()
+        .find(|a| a.to_string_lossy().contains("/opt/python@"))
+        .cloned()
+        .unwrap_or_else(|| installation.path.clone())
+}
+
+/// The actions that point `venv` at `target`.
+fn relink_actions(venv: &Venv, target: &Installation) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let to = link_target(target);
+    if venv.uses_copies() {
+        for entry in venv.interpreters.iter().filter(|i| i.is_copy()) {
+            actions.push(Action::CopyFile {
+                path: venv.relative(&entry.path).to_path_buf(),
+                source: target.path.clone(),
+            });
+        }
+    } else {
+        actions.extend(link_actions(venv, target, &to));
+    }
+    if let Some(cfg) = venv.cfg() {
+        let home = to.parent().unwrap_or(Path::new("/")).display().to_string();
+        let mut set = |key: &str, value: String| {
+            if let Some(old) = cfg.get(key)
+                && old != value
+            {
+                actions.push(Action::Config {
+                    key: key.to_string(),
+                    from: Some(old.to_string()),
+                    to: value,
+                });
+            }
+        };
+        set("home", home.clone());
+        let version = target.version;
+        set("version", version.to_string());
+        if let Some(old) = cfg.get("version_info") {
+            set("version_info", version_info_like(old, &version));
+        }
+        set("executable", target.path.display().to_string());
+        set("base-executable", to.display().to_string());
+        set("base-prefix", target.prefix.display().to_string());
+        set("base-exec-prefix", target.prefix.display().to_string());
+        if cfg.home().is_none() {
+            actions.push(Action::Config {
+                key: "home".into(),
+                from: None,
+                to: home,
+            });
+        }
+    }
+    actions
+}
+
+/// Write `version` in the form `old` used: `3.12.1.final.0`, `3.13.0` or `3.12`.
+fn version_info_like(old: &str, version: &PythonVersion) -> String {
+    let parts = old.split('.').count();
+    let patch = version.patch.unwrap_or(0);
+    match parts {
+        2 => version.short(),
+        5 => {
+            let (level, serial) = match version.pre {
+                None => ("final", 0),
+                Some(crate::version::PreRelease::Alpha(n)) => ("alpha", n),
+                Some(crate::version::PreRelease::Beta(n)) => ("beta", n),
+                Some(crate::version::PreRelease::Candidate(n)) => ("candidate", n),
+            };
+            format!("{}.{}.{patch}.{level}.{serial}", version.major, version.minor)
+        }
+        _ => version.to_string(),
+    }
+}
+
+/// Rewrite the one absolute link, and any interpreter entry that would not reach it.
+fn link_actions(venv: &Venv, target: &Installation, to: &Path) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let bin = venv.root.join("bin");
+    // The entry to point at the base: the existing absolute link, else the name the creator
+    // would have used.
+    let base_name = match venv.base_link() {
+        Some(entry) => entry.name.clone(),
+        None => match venv.creator {
+            Creator::Virtualenv | Creator::Uv => "python".to_string(),
+            _ => format!("python{}", target.version.short()),
+        },
+    };
+    // Link targets after the change, by entry name, to simulate resolution inside bin/.
+    let mut after: BTreeMap<String, Option<PathBuf>> = venv
+        .interpreters
+        .iter()
+        .map(|i| {
+            let t = match &i.kind {
+                EntryKind::Link { target, .. } => Some(target.clone()),
+                _ => None,
+            };
+            (i.name.clone(), t)
+        })
+        .collect();
+    let current = after.get(&base_name).cloned().flatten();
+    if current.as_deref() != Some(to) {
+        actions.push(Action::Symlink {
+            path: venv.relative(&bin.join(&base_name)).to_path_buf(),
+            from: current,
+            to: to.to_path_buf(),
+        });
+    }
+    after.insert(base_name.clone(), Some(to.to_path_buf()));
+    let names: Vec<String> = after.keys().cloned().collect();
+    for name in names {
+        if name == base_name || reaches(&after, &name, &base_name) {
+            continue;
+        }
+        let from = after.get(&name).cloned().flatten();
+        // Only links are rewritten; a stray regular file is left for the user.
+        if from.is_none() {
+            continue;
+        }
+        actions.push(Action::Symlink {
+            path: venv.relative(&bin.join(&name)).to_path_buf(),
+            from,
+            to: PathBuf::from(&base_name),
+        });
+        after.insert(name, Some(PathBuf::from(&base_name)));
+    }
+    actions
+}
+
+/// Whether the entry `name` reaches `goal` through relative links inside `bin/`.
+fn reaches(after: &BTreeMap<String, Option<PathBuf>>, name: &str, goal: &str) -> bool {
+    let mut current = name.to_string();
+    for _ in 0..after.len() + 1 {
+        if current == goal {
+            return true;
+        }
+        match after.get(&current) {
+            Some(Some(target)) if target.components().count() == 1 => {
+                current = target.to_string_lossy().into_owned();
+            }
+            _ => return false,
+        }
+    }
+    false
+}
