@@ -251,7 +251,11 @@ const RELINK_FIXES: [ProblemKind; 5] = [
 ];
 
 /// Plan the repair of a diagnosed venv.
-pub fn plan(d: &Diagnosis, inventory: &Inventory, request: &PlanRequest) -> Result<Plan, PlanError> {
+pub fn plan(
+    d: &Diagnosis,
+    inventory: &Inventory,
+    request: &PlanRequest,
+) -> Result<Plan, PlanError> {
     let venv = &d.venv;
     if let Some(python) = &request.python
         && !inventory.pythons.iter().any(|i| python.accepts(i))
@@ -298,7 +302,11 @@ pub fn plan(d: &Diagnosis, inventory: &Inventory, request: &PlanRequest) -> Resu
         plan.target = Some(Target::from_installation(best));
         plan.actions = relink_actions(venv, best);
         let current = d.base.as_ref().map(|b| b.executable.as_path());
-        plan.strategy = if plan.actions.iter().all(|a| matches!(a, Action::Config { .. })) {
+        plan.strategy = if plan
+            .actions
+            .iter()
+            .all(|a| matches!(a, Action::Config { .. }))
+        {
             Strategy::UpdateConfig
         } else {
             Strategy::Relink
@@ -380,7 +388,10 @@ fn rank_candidates<'a>(
         .into_iter()
         .map(|i| {
             let why = if exact(i) {
-                format!("Python {} is the exact version the venv was made with", i.version)
+                format!(
+                    "Python {} is the exact version the venv was made with",
+                    i.version
+                )
             } else if is_current(i) {
                 format!("the venv's link already leads to Python {}", i.version)
             } else {
@@ -403,7 +414,9 @@ fn unresolved(d: &Diagnosis, fixed: &[ProblemKind]) -> Vec<Unresolved> {
             kind: p.kind,
             severity: p.severity,
             why: match p.kind {
-                ProblemKind::DanglingLink => "venvfix leaves links it did not make as they are".into(),
+                ProblemKind::DanglingLink => {
+                    "venvfix leaves links it did not make as they are".into()
+                }
                 ProblemKind::OrphanedSitePackages => {
                     "packages of another minor are kept; remove them by hand once you no longer \
                      need them"
@@ -493,7 +506,10 @@ fn version_info_like(old: &str, version: &PythonVersion) -> String {
                 Some(crate::version::PreRelease::Beta(n)) => ("beta", n),
                 Some(crate::version::PreRelease::Candidate(n)) => ("candidate", n),
             };
-            format!("{}.{}.{patch}.{level}.{serial}", version.major, version.minor)
+            format!(
+                "{}.{}.{patch}.{level}.{serial}",
+                version.major, version.minor
+            )
         }
         _ => version.to_string(),
     }

@@ -1,7 +1,7 @@
 //! The JSON reports of DESIGN.md, built from library results. Field names are a public contract:
 //! fields may be added, never renamed.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -27,14 +27,14 @@ pub struct Summary {
 
 #[derive(Debug, Serialize)]
 pub struct ErrorReport {
-    pub path: PathBuf,
+    pub path: String,
     pub message: String,
 }
 
 /// One venv in `check --json`.
 #[derive(Debug, Serialize)]
 pub struct VenvReport {
-    pub path: PathBuf,
+    pub path: String,
     pub status: &'static str,
     pub creator: &'static str,
     /// The version the venv was made for (recorded, else its `lib/pythonX.Y`).
@@ -46,15 +46,15 @@ pub struct VenvReport {
 #[derive(Debug, Serialize)]
 pub struct InterpreterReport {
     /// The venv's link to its base (or its runner when all entries are copies).
-    pub path: PathBuf,
+    pub path: String,
     /// The link target as written; `null` for a copied binary.
-    pub target: Option<PathBuf>,
+    pub target: Option<String>,
     /// Whether the chain ends at an existing file.
     pub exists: bool,
     /// The version of the Python it runs, when known.
     pub version: Option<String>,
     /// The canonical file it runs.
-    pub resolved: Option<PathBuf>,
+    pub resolved: Option<String>,
 }
 
 impl VenvReport {
@@ -63,12 +63,12 @@ impl VenvReport {
         let entry = venv.base_link().or_else(|| venv.runner());
         let interpreter = entry.map(|e| {
             let (target, exists) = match &e.kind {
-                EntryKind::Link { target, chain } => (Some(target.clone()), chain.resolves()),
+                EntryKind::Link { target, chain } => (Some(shown(target)), chain.resolves()),
                 EntryKind::Copy { .. } => (None, true),
                 EntryKind::Other => (None, false),
             };
             InterpreterReport {
-                path: e.path.clone(),
+                path: shown(&e.path),
                 target,
                 exists,
                 version: d
@@ -76,14 +76,11 @@ impl VenvReport {
                     .as_ref()
                     .filter(|b| b.version.major != 0)
                     .map(|b| b.version.to_string()),
-                resolved: e
-                    .chain()
-                    .and_then(|c| c.canonical())
-                    .map(|p| p.to_path_buf()),
+                resolved: e.chain().and_then(|c| c.canonical()).map(shown),
             }
         });
         VenvReport {
-            path: venv.root.clone(),
+            path: shown(&venv.root),
             status: d.status().as_str(),
             creator: venv.creator.as_str(),
             version: venv
@@ -110,10 +107,16 @@ impl CheckReport {
                 .errors
                 .iter()
                 .map(|e| ErrorReport {
-                    path: e.path.clone(),
+                    path: shown(&e.path),
                     message: e.message.clone(),
                 })
                 .collect(),
         }
     }
+}
+
+/// A path as JSON text. Paths that are not UTF-8 are shown with U+FFFD in place of the bad
+/// bytes: JSON cannot carry raw bytes, and a lossy path still names the venv to a reader.
+pub fn shown(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }

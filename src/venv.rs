@@ -158,6 +158,7 @@ impl Venv {
         }
         let config = read_config(&root.join("pyvenv.cfg"));
         let mut dangling = dangling_links_in(&root);
+        dangling.extend(dangling_links_in(&root.join("include")));
         let (interpreters, bin_dangling) = read_bin(&root.join("bin"));
         dangling.extend(bin_dangling);
         let (lib_dirs, lib_dangling, legacy_orig_prefix) = read_lib(&root.join("lib"));
@@ -386,7 +387,7 @@ fn read_lib(lib: &Path) -> (Vec<LibDir>, Vec<DanglingLink>, Option<PathBuf>) {
             distributions,
         });
     }
-    dirs.sort_by(|a, b| a.version.cmp(&b.version));
+    dirs.sort_by_key(|d| d.version);
     (dirs, dangling, orig_prefix)
 }
 
