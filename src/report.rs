@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::check::CheckOutcome;
 use crate::diagnose::{Diagnosis, Problem};
+use crate::plan::{Action, Plan, Target};
 use crate::venv::EntryKind;
 
 /// `check --json`.
@@ -119,4 +120,171 @@ impl CheckReport {
 /// bytes: JSON cannot carry raw bytes, and a lossy path still names the venv to a reader.
 pub fn shown(path: &Path) -> String {
     path.to_string_lossy().into_owned()
+}
+
+/// `repair --json`: one entry per venv.
+#[derive(Debug, Serialize)]
+pub struct RepairReport {
+    pub venvs: Vec<RepairEntry>,
+}
+
+/// A planned, applied, skipped or failed repair of one venv.
+#[derive(Debug, Serialize)]
+pub struct RepairEntry {
+    pub path: String,
+    pub strategy: &'static str,
+    pub target: Option<TargetReport>,
+    pub actions: Vec<ActionReport>,
+    /// `planned`, `repaired`, `unchanged`, `skipped` or `failed`.
+    pub outcome: &'static str,
+    pub backup: Option<String>,
+    pub error: Option<String>,
+    /// Why this strategy and target.
+    pub reason: String,
+    /// The problem kinds found before the repair.
+    pub problems: Vec<&'static str>,
+    /// Problems the plan leaves, with why.
+    pub unresolved: Vec<UnresolvedReport>,
+    pub alternatives: Vec<AlternativeReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetReport {
+    pub path: String,
+    pub version: String,
+    pub source: crate::inventory::Source,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlternativeReport {
+    pub strategy: &'static str,
+    pub target: TargetReport,
+    pub why: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UnresolvedReport {
+    pub kind: &'static str,
+    pub why: String,
+}
+
+/// One action as DESIGN.md shows it: `{"op": "symlink", "path", "from", "to"}`,
+/// `{"op": "config", "key", "from", "to"}`.
+#[derive(Debug, Serialize)]
+pub struct ActionReport {
+    pub op: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Recreate only: the requirements it installs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requirements: Option<Vec<String>>,
+}
+
+impl ActionReport {
+    pub fn new(action: &Action) -> Self {
+        let blank = ActionReport {
+            op: "",
+            path: None,
+            key: None,
+            from: None,
+            to: None,
+            requirements: None,
+        };
+        match action {
+            Action::Symlink { path, from, to } => ActionReport {
+                op: "symlink",
+                path: Some(shown(path)),
+                from: from.as_deref().map(shown),
+                to: Some(shown(to)),
+                ..blank
+            },
+            Action::CopyFile { path, source } => ActionReport {
+                op: "copy-file",
+                path: Some(shown(path)),
+                to: Some(shown(source)),
+                ..blank
+            },
+            Action::Config { key, from, to } => ActionReport {
+                op: "config",
+                key: Some(key.clone()),
+                from: from.clone(),
+                to: Some(to.clone()),
+                ..blank
+            },
+            Action::Recreate(spec) => ActionReport {
+                op: "recreate",
+                path: Some(".".into()),
+                to: Some(shown(&spec.python)),
+                requirements: Some(spec.requirements.clone()),
+                ..blank
+            },
+        }
+    }
+}
+
+impl TargetReport {
+    pub fn new(target: &Target) -> Self {
+        TargetReport {
+            path: shown(&target.path),
+            version: target.version.to_string(),
+            source: target.source,
+        }
+    }
+}
+
+impl RepairEntry {
+    /// The entry for `plan` with the given outcome.
+    pub fn new(d: Option<&Diagnosis>, plan: &Plan, outcome: &'static str) -> Self {
+        RepairEntry {
+            path: shown(&plan.venv),
+            strategy: plan.strategy.as_str(),
+            target: plan.target.as_ref().map(TargetReport::new),
+            actions: plan.actions.iter().map(ActionReport::new).collect(),
+            outcome,
+            backup: None,
+            error: None,
+            reason: plan.reason.clone(),
+            problems: d
+                .map(|d| d.problems.iter().map(|p| p.kind.id()).collect())
+                .unwrap_or_default(),
+            unresolved: plan
+                .unresolved
+                .iter()
+                .map(|u| UnresolvedReport {
+                    kind: u.kind.id(),
+                    why: u.why.clone(),
+                })
+                .collect(),
+            alternatives: plan
+                .alternatives
+                .iter()
+                .map(|a| AlternativeReport {
+                    strategy: a.strategy.as_str(),
+                    target: TargetReport::new(&a.target),
+                    why: a.why.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// An entry for a venv that could not even be planned.
+    pub fn failed(path: &Path, error: String) -> Self {
+        RepairEntry {
+            path: shown(path),
+            strategy: "none",
+            target: None,
+            actions: Vec::new(),
+            outcome: "failed",
+            backup: None,
+            error: Some(error),
+            reason: String::new(),
+            problems: Vec::new(),
+            unresolved: Vec::new(),
+            alternatives: Vec::new(),
+        }
+    }
 }

@@ -5,6 +5,7 @@ pub mod check;
 // Until every command is wired, parts of the printer are unused; remove when they all are.
 #[allow(dead_code)]
 pub mod printer;
+pub mod repair;
 
 use clap::Parser;
 
@@ -29,7 +30,8 @@ pub fn run() -> ExitCode {
     let printer = Printer::new(&cli.global);
     match cli.command {
         Command::Check(args) => check::run(&args, &printer),
-        Command::Repair(_) | Command::Undo(_) | Command::Pythons(_) | Command::Freeze(_) => {
+        Command::Repair(args) => repair::run(&args, &printer),
+        Command::Undo(_) | Command::Pythons(_) | Command::Freeze(_) => {
             printer.error("not implemented yet", None);
             ExitCode::Error
         }

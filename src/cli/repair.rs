@@ -1,0 +1,460 @@
+//! `venvfix repair`: diagnose, plan, show the plan, ask (or not), apply, report.
+//!
+//! The plan shown is the plan applied: rendering and applying both read the same `Plan` value.
+//! Nothing is changed with `--dry-run`, and nothing is changed without either a `y` from a
+//! person at a terminal or `--yes`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use venvfix::ExitCode;
+use venvfix::check::find_venvs;
+use venvfix::diagnose::{Diagnosis, diagnose};
+use venvfix::inventory::{Inventory, InventoryOptions};
+use venvfix::plan::{Action, Allowed, Plan, PlanRequest, PythonRequest, Strategy, plan};
+use venvfix::report::{RepairEntry, RepairReport, shown};
+use venvfix::scan::ScanOptions;
+use venvfix::venv::Venv;
+
+use super::args::{RepairArgs, StrategyChoice};
+use super::check::{print_diagnosis, resolve_paths};
+use super::printer::{Printer, Style};
+
+/// One venv on its way through the command.
+struct Item {
+    path: PathBuf,
+    diagnosis: Option<Diagnosis>,
+    plan: Result<Plan, String>,
+}
+
+pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
+    let (paths, mut code) = resolve_paths(&args.paths, false, printer);
+    if paths.is_empty() {
+        return code;
+    }
+    let (venvs, scan_errors) = find_venvs(&paths, &ScanOptions::default());
+    for error in &scan_errors {
+        printer.warn(&format!("`{}`: {}", error.path.display(), error.message));
+    }
+    if venvs.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
+        printer.error(
+            &format!("no venv found in {}", shown.join(", ")),
+            Some("give the venv directory itself, or a directory that contains venvs"),
+        );
+        return ExitCode::Error;
+    }
+    let inventory = Inventory::discover(&InventoryOptions::from_env());
+    let request = PlanRequest {
+        allowed: match args.strategy {
+            StrategyChoice::Auto => Allowed::Auto,
+            StrategyChoice::Relink => Allowed::Relink,
+            StrategyChoice::Recreate => Allowed::Recreate,
+        },
+        python: args.python.as_deref().map(PythonRequest::parse),
+        find_links: args.find_links.clone(),
+        offline: args.offline,
+    };
+    let mut items: Vec<Item> = venvs
+        .iter()
+        .map(|path| prepare(path, &inventory, &request))
+        .collect();
+
+    if args.dry_run {
+        return code.worst(dry_run(&items, args.json, printer));
+    }
+
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let pending = items
+        .iter()
+        .filter(|i| i.plan.as_ref().is_ok_and(|p| !p.is_empty()))
+        .count();
+    if pending > 0 && !args.yes {
+        if !interactive {
+            show_plans(&items, args.json, printer, "planned");
+            printer.error(
+                "not applying: no terminal to ask for confirmation",
+                Some("review the plan above, then run again with `--yes` to apply it"),
+            );
+            return ExitCode::Error;
+        }
+        if args.json {
+            printer.error(
+                "`--json` needs `--yes` to apply (it cannot ask on a terminal it writes JSON to)",
+                Some("use `--dry-run --json` to see the plan"),
+            );
+            return ExitCode::Error;
+        }
+        match ask(&mut items, printer) {
+            Some(true) => {}
+            Some(false) | None => {
+                printer.status("cancelled: nothing was changed");
+                return code.worst(ExitCode::Problems);
+            }
+        }
+    }
+    code = code.worst(apply_all(&items, &inventory, args.json, printer));
+    code
+}
+
+fn prepare(path: &Path, inventory: &Inventory, request: &PlanRequest) -> Item {
+    let venv = match Venv::inspect(path) {
+        Ok(venv) => venv,
+        Err(e) => {
+            return Item {
+                path: path.to_path_buf(),
+                diagnosis: None,
+                plan: Err(e.to_string()),
+            };
+        }
+    };
+    let diagnosis = diagnose(venv, inventory);
+    let plan = plan(&diagnosis, inventory, request).map_err(|e| e.to_string());
+    Item {
+        path: path.to_path_buf(),
+        diagnosis: Some(diagnosis),
+        plan,
+    }
+}
+
+fn dry_run(items: &[Item], json: bool, printer: &Printer) -> ExitCode {
+    show_plans(items, json, printer, "planned");
+    let complete = items
+        .iter()
+        .all(|i| i.plan.as_ref().is_ok_and(Plan::fixes_everything));
+    if !json && !printer.quiet() {
+        printer.status("dry run: nothing was changed");
+    }
+    if complete {
+        ExitCode::Success
+    } else {
+        ExitCode::Problems
+    }
+}
+
+/// Print every plan (text or JSON) with the given outcome.
+fn show_plans(items: &[Item], json: bool, printer: &Printer, outcome: &'static str) {
+    if json {
+        let venvs = items
+            .iter()
+            .map(|item| entry(item, outcome, None, None))
+            .collect();
+        printer.json(&RepairReport { venvs });
+        return;
+    }
+    if items.len() > 1 {
+        print_table(items, printer);
+    }
+    for item in items {
+        if let Some(d) = &item.diagnosis {
+            print_diagnosis(d, printer);
+        }
+        match &item.plan {
+            Ok(plan) => print_plan(plan, printer),
+            Err(e) => printer.out(&format!("  cannot plan `{}`: {e}", item.path.display())),
+        }
+    }
+}
+
+fn entry(
+    item: &Item,
+    outcome: &'static str,
+    backup: Option<&Path>,
+    error: Option<String>,
+) -> RepairEntry {
+    match &item.plan {
+        Ok(plan) => {
+            let outcome = match outcome {
+                "planned" if plan.is_empty() && plan.fixes_everything() => "unchanged",
+                "planned" if plan.is_empty() => "skipped",
+                other => other,
+            };
+            let mut entry = RepairEntry::new(item.diagnosis.as_ref(), plan, outcome);
+            entry.backup = backup.map(shown);
+            entry.error = error;
+            entry
+        }
+        Err(e) => RepairEntry::failed(&item.path, e.clone()),
+    }
+}
+
+/// A plan as the user reads it: strategy and target, then each change as `old -> new`.
+pub fn print_plan(plan: &Plan, printer: &Printer) {
+    let headline = match (&plan.strategy, &plan.target) {
+        (Strategy::None, _) => format!("nothing to do: {}", plan.reason),
+        (strategy, Some(t)) => format!(
+            "{} to Python {} ({}, `{}`): {}",
+            strategy.as_str(),
+            t.version,
+            serde_json::to_value(t.source)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            t.path.display(),
+            plan.reason
+        ),
+        (strategy, None) => format!("{}: {}", strategy.as_str(), plan.reason),
+    };
+    printer.out(&format!(
+        "  {} {headline}",
+        printer.paint(Style::Bold, "plan:")
+    ));
+    for action in &plan.actions {
+        printer.out(&format!("      {}", describe_action(action)));
+    }
+    for u in &plan.unresolved {
+        printer.out(&format!(
+            "    {} [{}] {}",
+            printer.paint(Style::Yellow, "left as is:"),
+            u.kind.id(),
+            u.why
+        ));
+    }
+    for alt in &plan.alternatives {
+        printer.out(&format!(
+            "    {} {} to Python {} (`{}`): {}",
+            printer.paint(Style::Dim, "alternative:"),
+            alt.strategy.as_str(),
+            alt.target.version,
+            alt.target.path.display(),
+            alt.why
+        ));
+    }
+}
+
+/// `bin/python3: /usr/bin/python3 -> /opt/py/bin/python3.8`, `pyvenv.cfg home: a -> b`.
+pub fn describe_action(action: &Action) -> String {
+    match action {
+        Action::Symlink { path, from, to } => format!(
+            "{}: {} -> {}",
+            path.display(),
+            from.as_ref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_else(|| "(not a link)".into()),
+            to.display()
+        ),
+        Action::CopyFile { path, source } => {
+            format!(
+                "{}: replace the copied binary with a copy of {}",
+                path.display(),
+                source.display()
+            )
+        }
+        Action::Config { key, from, to } => format!(
+            "pyvenv.cfg {key}: {} -> {to}",
+            from.as_deref().unwrap_or("(unset)")
+        ),
+        Action::Recreate(spec) => format!(
+            "recreate in place with {} and reinstall {} requirement{}",
+            spec.python.display(),
+            spec.requirements.len(),
+            if spec.requirements.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        ),
+    }
+}
+
+/// One line per venv: venv, problems, strategy, target.
+fn print_table(items: &[Item], printer: &Printer) {
+    let rows: Vec<[String; 4]> = items
+        .iter()
+        .map(|item| {
+            let problems = item
+                .diagnosis
+                .as_ref()
+                .map(|d| {
+                    let kinds: Vec<&str> = d
+                        .problems
+                        .iter()
+                        .filter(|p| p.severity != venvfix::diagnose::Severity::Info)
+                        .map(|p| p.kind.id())
+                        .collect();
+                    if kinds.is_empty() {
+                        "-".to_string()
+                    } else {
+                        kinds.join(",")
+                    }
+                })
+                .unwrap_or_else(|| "unreadable".into());
+            let (strategy, target) = match &item.plan {
+                Ok(plan) => (
+                    plan.strategy.as_str().to_string(),
+                    plan.target
+                        .as_ref()
+                        .map(|t| format!("{} {}", t.version, t.path.display()))
+                        .unwrap_or_else(|| "-".into()),
+                ),
+                Err(_) => ("failed".into(), "-".into()),
+            };
+            [item.path.display().to_string(), problems, strategy, target]
+        })
+        .collect();
+    let header = ["VENV", "PROBLEMS", "STRATEGY", "TARGET"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |row: &[String; 4]| {
+        format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        )
+    };
+    printer.out(&printer.paint(Style::Bold, &line(&header)));
+    for row in &rows {
+        printer.out(&line(row));
+    }
+    printer.out("");
+}
+
+/// Show the plans and ask. For one venv: apply, pick another candidate, or cancel. For many:
+/// one confirmation for all. `None` when the prompt itself failed (closed terminal).
+fn ask(items: &mut [Item], printer: &Printer) -> Option<bool> {
+    show_plans(items, false, printer, "planned");
+    let theme = dialoguer::theme::SimpleTheme;
+    let applicable: Vec<usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.plan.as_ref().is_ok_and(|p| !p.is_empty()))
+        .map(|(n, _)| n)
+        .collect();
+    if let [only] = applicable.as_slice() {
+        let item = &mut items[*only];
+        let Ok(plan) = &item.plan else {
+            return Some(false);
+        };
+        let mut choices = vec![format!(
+            "Apply the plan above ({})",
+            plan.target
+                .as_ref()
+                .map(|t| format!("{} to Python {}", plan.strategy.as_str(), t.version))
+                .unwrap_or_else(|| plan.strategy.as_str().to_string())
+        )];
+        for alt in &plan.alternatives {
+            choices.push(format!(
+                "{} to Python {} instead (`{}`)",
+                alt.strategy.as_str(),
+                alt.target.version,
+                alt.target.path.display()
+            ));
+        }
+        choices.push("Cancel (change nothing)".into());
+        let picked = dialoguer::Select::with_theme(&theme)
+            .with_prompt(format!("Repair `{}`?", item.path.display()))
+            .items(&choices)
+            .default(0)
+            .interact_opt()
+            .ok()
+            .flatten()?;
+        if picked == choices.len() - 1 {
+            return Some(false);
+        }
+        if picked > 0 {
+            let alt = plan.alternatives[picked - 1].target.path.clone();
+            let diagnosis = item.diagnosis.as_ref()?;
+            let inventory = Inventory::discover(&InventoryOptions::from_env());
+            let request = PlanRequest {
+                python: Some(PythonRequest::Path(alt)),
+                ..PlanRequest::default()
+            };
+            item.plan = plan_again(diagnosis, &inventory, &request);
+            if let Ok(plan) = &item.plan {
+                print_plan(plan, printer);
+            }
+        }
+        return Some(true);
+    }
+    dialoguer::Confirm::with_theme(&theme)
+        .with_prompt(format!("Apply {} repairs?", applicable.len()))
+        .default(true)
+        .interact_opt()
+        .ok()
+        .flatten()
+}
+
+fn plan_again(d: &Diagnosis, inventory: &Inventory, request: &PlanRequest) -> Result<Plan, String> {
+    plan(d, inventory, request).map_err(|e| e.to_string())
+}
+
+/// Apply every plan that has actions; report each outcome.
+fn apply_all(items: &[Item], inventory: &Inventory, json: bool, printer: &Printer) -> ExitCode {
+    let mut code = ExitCode::Success;
+    let mut entries = Vec::new();
+    for item in items {
+        let plan = match &item.plan {
+            Ok(plan) => plan,
+            Err(e) => {
+                printer.error(&format!("`{}`: {e}", item.path.display()), None);
+                entries.push(entry(item, "failed", None, Some(e.clone())));
+                code = code.worst(ExitCode::Problems);
+                continue;
+            }
+        };
+        if plan.is_empty() {
+            let outcome = if plan.fixes_everything() {
+                "unchanged"
+            } else {
+                "skipped"
+            };
+            if outcome == "skipped" {
+                code = code.worst(ExitCode::Problems);
+            }
+            if !json {
+                printer.status(&format!(
+                    "{}: {outcome} ({})",
+                    item.path.display(),
+                    plan.reason
+                ));
+            }
+            entries.push(entry(item, outcome, None, None));
+            continue;
+        }
+        match apply_plan(plan, inventory) {
+            Ok(backup) => {
+                if !json {
+                    printer.status(&format!(
+                        "{} {}: {} to Python {}; backup in `{}` (`venvfix undo {}` restores it)",
+                        printer.paint_err(Style::Green, "repaired"),
+                        item.path.display(),
+                        plan.strategy.as_str(),
+                        plan.target
+                            .as_ref()
+                            .map(|t| t.version.to_string())
+                            .unwrap_or_default(),
+                        backup.display(),
+                        item.path.display()
+                    ));
+                }
+                if !plan.fixes_everything() {
+                    code = code.worst(ExitCode::Problems);
+                }
+                entries.push(entry(item, "repaired", Some(&backup), None));
+            }
+            Err(e) => {
+                printer.error(&format!("`{}`: {e}", item.path.display()), None);
+                code = code.worst(ExitCode::Problems);
+                entries.push(entry(item, "failed", None, Some(e)));
+            }
+        }
+    }
+    if json {
+        printer.json(&RepairReport { venvs: entries });
+    }
+    code
+}
+
+/// Apply one plan; the executor lands separately.
+fn apply_plan(_plan: &Plan, _inventory: &Inventory) -> Result<PathBuf, String> {
+    Err("the executor is not wired yet".into())
+}
