@@ -1,0 +1,62 @@
+"""Write the tiny pure-Python test wheels of the venvfix test harness into sys.argv[1].
+
+Each wheel is a zip holding a package and a `<name>-<version>.dist-info/` with METADATA, WHEEL,
+RECORD (sha256 of every file, as installers check) and, optionally, entry_points.txt.
+Run by tests/support/mod.rs; standard library only.
+"""
+import base64
+import hashlib
+import os
+import sys
+import zipfile
+
+DEST = sys.argv[1]
+
+# (project name, version, import package, Requires-Dist list, console scripts)
+WHEELS = [
+    ("tinyjson", "1.0.0", "tinyjson", [], {}),
+    ("tinydep", "0.5", "tinydep", [], {}),
+    ("venvfix-demo", "2.3.1", "venvfix_demo", ["tinydep==0.5"], {"venvfix-demo": "venvfix_demo:main"}),
+]
+
+
+def record_hash(data):
+    digest = hashlib.sha256(data).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def build(name, version, package, requires, scripts):
+    dist = name.replace("-", "_")
+    info = f"{dist}-{version}.dist-info"
+    files = {
+        f"{package}/__init__.py": (
+            f'"""{name} {version}: a test package of the venvfix harness."""\n'
+            f'__version__ = "{version}"\n\n\ndef main():\n    print("{name} {version}")\n'
+        ),
+        f"{info}/METADATA": "".join(
+            [f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             "Summary: venvfix test wheel\nRequires-Python: >=3.6\n"]
+            + [f"Requires-Dist: {r}\n" for r in requires]
+            + ["\n", f"# {name}\n\nThis line is the description body, not a header.\nName: not-a-header\n"]
+        ),
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: venvfix-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    if scripts:
+        files[f"{info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
+            f"{k} = {v}\n" for k, v in scripts.items()
+        )
+    record = "".join(
+        f"{path},{record_hash(text.encode())},{len(text.encode())}\n" for path, text in files.items()
+    )
+    files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
+    path = os.path.join(DEST, f"{dist}-{version}-py3-none-any.whl")
+    tmp = path + ".tmp"
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member, text in files.items():
+            zf.writestr(zipfile.ZipInfo(member, date_time=(2020, 1, 1, 0, 0, 0)), text)
+    os.replace(tmp, path)
+
+
+os.makedirs(DEST, exist_ok=True)
+for wheel in WHEELS:
+    build(*wheel)
