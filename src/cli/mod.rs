@@ -1,6 +1,7 @@
 //! The `venvfix` command line: parse, call the library, print. Nothing here decides a repair.
 
 pub mod args;
+pub mod freeze;
 // Until every command is wired, parts of the printer are unused; remove when they all are.
 #[allow(dead_code)]
 pub mod printer;
@@ -27,13 +28,10 @@ pub fn run() -> ExitCode {
     };
     let printer = Printer::new(&cli.global);
     match cli.command {
-        Command::Check(_)
-        | Command::Repair(_)
-        | Command::Undo(_)
-        | Command::Pythons(_)
-        | Command::Freeze(_) => {
+        Command::Check(_) | Command::Repair(_) | Command::Undo(_) | Command::Pythons(_) => {
             printer.error("not implemented yet", None);
             ExitCode::Error
         }
+        Command::Freeze(args) => freeze::run(&args, &printer),
     }
 }
