@@ -201,7 +201,7 @@ impl Distribution {
     /// `name @ URL`.
     pub fn requirement(&self) -> String {
         if let MetadataSource::EggLink { project, .. } = &self.source {
-            return format!("-e {}", project.display());
+            return format!("-e {}", quote_path(project));
         }
         let Some(direct) = &self.direct_url else {
             return format!("{}=={}", self.name, self.version);
@@ -234,7 +234,7 @@ impl Distribution {
         }
         if direct.editable {
             return match file_url_to_path(&direct.url) {
-                Some(path) => format!("-e {}", path.display()),
+                Some(path) => format!("-e {}", quote_path(&path)),
                 None => format!("-e {}", direct.url),
             };
         }
@@ -668,7 +668,22 @@ pub struct Headers {
 impl Headers {
     /// Parse the header block; an error message when it is not text or has no header at all.
     pub fn parse(bytes: &[u8]) -> Result<Headers, String> {
-        let text = std::str::from_utf8(bytes)
+        // Only the header block must be text: an old description body may be in any encoding.
+        let mut end = bytes.len();
+        let mut start_of_line = 0;
+        for (i, b) in bytes.iter().enumerate() {
+            if *b == b'\n' {
+                if bytes[start_of_line..i]
+                    .iter()
+                    .all(|c| c.is_ascii_whitespace())
+                {
+                    end = start_of_line;
+                    break;
+                }
+                start_of_line = i + 1;
+            }
+        }
+        let text = std::str::from_utf8(&bytes[..end])
             .map_err(|e| format!("not UTF-8 text ({e}): malformed metadata, skipped"))?;
         let mut fields: Vec<(String, String)> = Vec::new();
         for line in text.lines() {
@@ -770,6 +785,20 @@ impl DirectUrl {
             archive,
             subdirectory: str_of(&value, "subdirectory"),
         })
+    }
+}
+
+/// A path as pip's requirement-file parser (`shlex.split` of the options) reads it back:
+/// single-quoted when it holds whitespace, quotes, `#` or backslashes.
+fn quote_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || "'\"#\\$`".contains(c))
+    {
+        format!("'{}'", text.replace('\'', "'\"'\"'"))
+    } else {
+        text.into_owned()
     }
 }
 
@@ -933,6 +962,8 @@ mod tests {
     fn garbage_metadata_is_an_error_message() {
         assert!(Headers::parse(b"\xff\xfe\x00garbage").is_err());
         assert!(Headers::parse(b"this is not metadata at all\n").is_err());
+        let latin1_body = Headers::parse(b"Name: x\nVersion: 1\n\nCaf\xe9\n").unwrap();
+        assert_eq!(latin1_body.get("Version"), Some("1"));
         let h = Headers::parse(b"Metadata-Version: 2.1\n").unwrap();
         let e = h.name_and_version(Path::new("/x/METADATA")).unwrap_err();
         assert!(e.to_string().contains("/x/METADATA") && e.message.contains("Name"));
@@ -1026,7 +1057,8 @@ mod tests {
         e.direct_url =
             DirectUrl::parse(br#"{"dir_info":{"editable":true},"url":"file:///s/tiny%20flat"}"#)
                 .ok();
-        assert_eq!(e.requirement(), "-e /s/tiny flat");
+        assert_eq!(e.requirement(), "-e '/s/tiny flat'");
+        assert_eq!(quote_path(Path::new("/a/it's")), "'/a/it'\"'\"'s'");
 
         let mut v = dist("tiny-vcs", "0.1.0");
         v.direct_url = DirectUrl::parse(

@@ -86,7 +86,7 @@ fn freeze_reads_every_kind_of_install_and_survives_a_deleted_base() {
     let expected = format!(
         "MarkupSafe=={markupsafe}  # compiled ({cp}-{cp}-manylinux_2_17_x86_64): must be rebuilt for another Python\n\
          tinydep==0.5\n\
-         -e {edit}\n\
+         -e '{edit}'\n\
          tinyjson==1.0.0\n\
          -e {legacy}\n\
          git+file://{repo}@{commit}#egg=tinyvcs\n\
@@ -126,7 +126,8 @@ fn freeze_output_reinstalls_the_same_set_with_pip() {
             &format!("markupsafe=={}", markupsafe_version(&py.minor)),
         ],
     );
-    let edit = make_project(&env.path("src/tinyedit"), "tinyedit", "0.1.0");
+    // A space in the path: the `-e` line must be quoted for pip's parser.
+    let edit = make_project(&env.path("src/tiny edit"), "tinyedit", "0.1.0");
     install_editable(&venv, &edit);
     let repo = env.path("repo/tinyvcs");
     make_git_project(&repo, "tinyvcs", "0.2.0");
