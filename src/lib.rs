@@ -16,6 +16,7 @@
 //! | [`config`] | `pyvenv.cfg` as lines: read, and rewrite only the intended keys |
 //! | [`links`] | follow a symlink chain hop by hop, without executing or trusting it |
 //! | [`venv`] | the read-only model of one venv: config, `bin/` interpreters, `lib/pythonX.Y`, creator |
+//! | [`dists`] | what is installed in a venv, read from dist-info / egg-info without running it; `freeze` |
 //! | [`inventory`] | the installed Pythons on this machine, probed once and cached |
 //! | [`diagnose`] | the problems of one venv, each with a stable kind id and its evidence |
 //! | [`check`] | the read-only `check` operation over many venvs |
@@ -35,6 +36,7 @@
 pub mod check;
 pub mod config;
 pub mod diagnose;
+pub mod dists;
 pub mod exit_code;
 pub mod inventory;
 pub mod links;

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod check;
+pub mod freeze;
 // Until every command is wired, parts of the printer are unused; remove when they all are.
 #[allow(dead_code)]
 pub mod printer;
@@ -31,9 +32,10 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args, &printer),
         Command::Repair(args) => repair::run(&args, &printer),
-        Command::Undo(_) | Command::Pythons(_) | Command::Freeze(_) => {
+        Command::Undo(_) | Command::Pythons(_) => {
             printer.error("not implemented yet", None);
             ExitCode::Error
         }
+        Command::Freeze(args) => freeze::run(&args, &printer),
     }
 }
