@@ -300,7 +300,17 @@ pub fn apply_with(
     }
 
     let target = plan.target.as_ref().map(|t| &t.version);
-    let verification = verify::verify(&venv, target, inventory, options.verify_timeout);
+    let copied_from = plan.actions.iter().find_map(|a| match a {
+        Action::CopyFile { source, .. } => Some(source.as_path()),
+        _ => None,
+    });
+    let verification = verify::verify(
+        &venv,
+        target,
+        inventory,
+        copied_from,
+        options.verify_timeout,
+    );
     if !verification.ok {
         return Err(match restore_and_clear(&backup, &journal_path) {
             Ok(()) => ExecError::VerifyFailed {

@@ -125,10 +125,13 @@ pub fn venv_python(venv: &Path, minor: Option<&PythonVersion>) -> PathBuf {
 }
 
 /// Verify the venv at `venv` (canonical root) against the plan's `target` version.
+/// `copied_from`: the installed binary a `CopyFile` action copied into the venv; a venv binary
+/// byte-identical to it (and it known to the inventory) may run, as it is the same program.
 pub fn verify(
     venv: &Path,
     target: Option<&PythonVersion>,
     inventory: &Inventory,
+    copied_from: Option<&Path>,
     timeout: Duration,
 ) -> Verification {
     let python = venv_python(venv, target);
@@ -137,7 +140,16 @@ pub fn verify(
         .unwrap_or(&python)
         .display()
         .to_string();
-    let Some(installation) = inventory.find(&python) else {
+    let known = inventory.find(&python).or_else(|| {
+        let source = copied_from?;
+        let installation = inventory.find(source)?;
+        let copy = fs::canonicalize(&python).ok()?;
+        let same = copy.starts_with(venv)
+            && fs::symlink_metadata(&copy).is_ok_and(|m| m.is_file())
+            && fs::read(&copy).ok()? == fs::read(&installation.path).ok()?;
+        same.then_some(installation)
+    });
+    let Some(installation) = known else {
         let resolved = match fs::canonicalize(&python) {
             Ok(path) => format!("resolves to `{}`", path.display()),
             Err(e) => format!("does not resolve ({e})"),
