@@ -386,7 +386,7 @@ fn read_lib(lib: &Path) -> (Vec<LibDir>, Vec<DanglingLink>, Option<PathBuf>) {
             distributions,
         });
     }
-    dirs.sort_by(|a, b| a.version.cmp(&b.version));
+    dirs.sort_by_key(|d| d.version);
     (dirs, dangling, orig_prefix)
 }
 

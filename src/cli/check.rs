@@ -16,7 +16,6 @@ pub fn run(args: &CheckArgs, printer: &Printer) -> ExitCode {
     let (paths, mut code) = resolve_paths(&args.paths, args.known, printer);
     let options = ScanOptions {
         follow_links: args.follow_links,
-        ..ScanOptions::default()
     };
     let (venvs, scan_errors) = find_venvs(&paths, &options);
     let mut outcome = check_venvs(

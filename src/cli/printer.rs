@@ -61,11 +61,13 @@ impl Printer {
         self.quiet
     }
 
+    #[allow(dead_code)] // for commands not on this branch (repair, pythons)
     pub fn verbose(&self) -> u8 {
         self.verbose
     }
 
     /// Whether progress bars may be drawn (stderr is a terminal and not `-q`).
+    #[allow(dead_code)] // for commands not on this branch (repair, pythons)
     pub fn progress_allowed(&self) -> bool {
         !self.quiet && std::io::stderr().is_terminal()
     }
