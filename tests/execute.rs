@@ -457,3 +457,51 @@ fn an_interrupted_run_is_recovered() {
     assert!(pending(&s.venv, &s.options).is_none());
     assert!(recover(&s.venv, &s.options).unwrap().is_none());
 }
+
+#[test]
+fn undo_command_prints_what_it_restored_and_exits_by_the_contract() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Scenario::build(tmp.path());
+    let before = snapshot(&s.venv);
+    let venvfix = || {
+        let mut cmd = assert_cmd::Command::cargo_bin("venvfix").unwrap();
+        cmd.env("VENVFIX_STATE_DIR", &s.options.state_dir)
+            .env("NO_COLOR", "1");
+        cmd
+    };
+    // Nothing recorded yet: exit 1, said clearly.
+    let out = venvfix().arg("undo").arg(&s.venv).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to undo"));
+    // A path that does not exist: exit 2.
+    let out = venvfix()
+        .arg("undo")
+        .arg(tmp.path().join("nope"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    apply(&s.relink_plan(), &s.inventory(), &s.options).unwrap();
+    // Locked by someone else: exit 2, naming the holder.
+    let state = VenvState::locate(&s.options.state_dir, &s.venv).unwrap();
+    let held = VenvLock::acquire(&state).unwrap();
+    let out = venvfix().arg("undo").arg(&s.venv).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("pid {}", std::process::id())),
+        "{stderr}"
+    );
+    drop(held);
+
+    let out = venvfix().arg("undo").arg(&s.venv).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let link = s.relink_plan().actions[0].touches();
+    assert!(
+        stdout.contains(&format!("restored {} -> ", link.display())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("restored pyvenv.cfg"), "{stdout}");
+    assert_eq!(snapshot(&s.venv), before);
+}

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod check;
 pub mod printer;
+pub mod undo;
 
 use clap::Parser;
 
@@ -27,7 +28,8 @@ pub fn run() -> ExitCode {
     let printer = Printer::new(&cli.global);
     match cli.command {
         Command::Check(args) => check::run(&args, &printer),
-        Command::Repair(_) | Command::Undo(_) | Command::Pythons(_) | Command::Freeze(_) => {
+        Command::Undo(args) => undo::run(&args, &printer),
+        Command::Repair(_) | Command::Pythons(_) | Command::Freeze(_) => {
             printer.error("not implemented yet", None);
             ExitCode::Error
         }
