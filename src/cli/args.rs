@@ -111,6 +111,12 @@ pub struct RepairArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Restores every entry the last repair changed (links, files, modes) exactly as \
+it was, after saving the current state in a new backup. Only the last repair can be undone, once. \
+If a repair was interrupted, undo rolls that back instead.\n\n\
+Exit codes: 0 restored; 1 nothing to undo; 2 another venvfix holds the venv, or an error."
+)]
 pub struct UndoArgs {
     /// The venv to restore.
     pub venv: PathBuf,

@@ -7,6 +7,7 @@ pub mod freeze;
 #[allow(dead_code)]
 pub mod printer;
 pub mod repair;
+pub mod undo;
 
 use clap::Parser;
 
@@ -32,7 +33,8 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args, &printer),
         Command::Repair(args) => repair::run(&args, &printer),
-        Command::Undo(_) | Command::Pythons(_) => {
+        Command::Undo(args) => undo::run(&args, &printer),
+        Command::Pythons(_) => {
             printer.error("not implemented yet", None);
             ExitCode::Error
         }

@@ -1,0 +1,69 @@
+//! `venvfix undo VENV`: put a venv back exactly as it was before its last repair (or roll back
+//! a repair that was interrupted). Exit 0 when restored, 1 when there is nothing to undo, 2 on
+//! a refusal (another venvfix holds the venv) or an error.
+
+use venvfix::ExitCode;
+use venvfix::execute::{self, ExecError, ExecOptions};
+
+use super::args::UndoArgs;
+use super::printer::Printer;
+
+pub fn run(args: &UndoArgs, printer: &Printer) -> ExitCode {
+    let options = match ExecOptions::from_env() {
+        Ok(options) => options,
+        Err(e) => {
+            printer.error(&e.to_string(), None);
+            return ExitCode::Error;
+        }
+    };
+    // A venv being recreated may be missing while venvfix can still bring it back.
+    if std::fs::symlink_metadata(&args.venv).is_err() && !has_history(&args.venv, &options) {
+        printer.error(&format!("`{}` does not exist", args.venv.display()), None);
+        return ExitCode::Error;
+    }
+    match execute::undo(&args.venv, &options) {
+        Ok(undone) => {
+            if undone.recovered {
+                printer.status(&format!(
+                    "rolled back an interrupted repair of `{}`",
+                    undone.venv.display()
+                ));
+            }
+            for restored in &undone.restored {
+                printer.out(&format!("restored {restored}"));
+            }
+            if let Some(safety) = &undone.safety_backup {
+                printer.detail(&format!(
+                    "the state before this undo is saved in `{}`",
+                    safety.display()
+                ));
+            }
+            ExitCode::Success
+        }
+        Err(e @ ExecError::NothingToUndo { .. }) => {
+            printer.error(
+                &e.to_string(),
+                Some("only the last repair made by venvfix can be undone, once"),
+            );
+            ExitCode::Problems
+        }
+        Err(e @ ExecError::Locked { .. }) => {
+            printer.error(
+                &e.to_string(),
+                Some("wait for it to finish, then run `venvfix undo` again"),
+            );
+            ExitCode::Error
+        }
+        Err(e) => {
+            printer.error(&e.to_string(), None);
+            ExitCode::Error
+        }
+    }
+}
+
+/// Whether venvfix recorded anything to restore for `venv` (read-only).
+fn has_history(venv: &std::path::Path, options: &ExecOptions) -> bool {
+    execute::pending(venv, options).is_some()
+        || execute::VenvState::locate(&options.state_dir, venv)
+            .is_ok_and(|state| state.last_path().exists())
+}

@@ -1,0 +1,568 @@
+//! Backups (DESIGN.md rule 4): before any change, every venv entry a plan touches is saved
+//! under `<venvstate>/backups/<UTC stamp>-<n>/`, with a `manifest.json` that says what each
+//! entry was: a symlink and its target as written, a regular file with its mode, size and hash,
+//! or nothing at all.
+//!
+//! Restoring a backup is the one code path shared by rollback, recovery of an interrupted run
+//! and `undo`; it is idempotent, so a restore that is itself interrupted can simply run again.
+//! This module never follows a symlink (links are saved and restored as links, rule 3), never
+//! deletes a directory it did not create, and never writes inside the venv except the entries
+//! of the manifest, each replaced atomically.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::ExecError;
+use super::state::{
+    compact_now, fnv1a64, remove_leftover, rfc3339_now, sync_dir, temp_beside, unique_dir,
+    write_json,
+};
+
+/// What one entry was when it was backed up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EntryKind {
+    /// A symlink; `target` exactly as written (relative or absolute, maybe dangling).
+    Symlink { target: PathBuf },
+    /// A regular file; its bytes are saved under `entries/` in the backup.
+    File { mode: u32, size: u64, hash: String },
+    /// Nothing was there.
+    Absent,
+    /// A whole directory tree, moved rather than copied (only the whole venv, for recreate).
+    Tree,
+}
+
+/// One backed-up entry, relative to the venv root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub path: PathBuf,
+    #[serde(flatten)]
+    pub kind: EntryKind,
+}
+
+/// `manifest.json` of a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    /// The venv root (canonical).
+    pub venv: PathBuf,
+    pub created_at: String,
+    /// Why the backup was taken: `repair` or `undo`.
+    pub reason: String,
+    /// The whole venv was moved to `venv/` in the backup (recreate).
+    pub whole_venv: bool,
+    pub entries: Vec<Entry>,
+}
+
+/// A backup on disk.
+#[derive(Debug, Clone)]
+pub struct Backup {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// The identity of the empty directory venvfix made for a recreate (`created.json`): only that
+/// directory may be removed when a recreate is rolled back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedDir {
+    pub dev: u64,
+    pub ino: u64,
+    /// Birth time (ns since the epoch) where the filesystem records it: inode numbers are
+    /// reused.
+    pub birth_ns: Option<u128>,
+}
+
+fn birth_ns(meta: &fs::Metadata) -> Option<u128> {
+    meta.created()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_nanos())
+}
+
+/// One entry put back by a restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Restored {
+    /// Relative to the venv root (`.` for a whole venv).
+    pub path: PathBuf,
+    /// What it is now, as the backup recorded it.
+    pub kind: EntryKind,
+}
+
+impl std::fmt::Display for Restored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.path.display();
+        match &self.kind {
+            EntryKind::Symlink { target } => write!(f, "{path} -> {}", target.display()),
+            EntryKind::File { .. } => write!(f, "{path}"),
+            EntryKind::Absent => write!(f, "{path} (removed)"),
+            EntryKind::Tree => write!(f, "the whole venv (moved back)"),
+        }
+    }
+}
+
+/// Refuse plan paths that could leave the venv: absolute, `..`, or empty.
+pub fn check_relative(path: &Path) -> Result<(), ExecError> {
+    let ok = !path.as_os_str().is_empty()
+        && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if ok {
+        Ok(())
+    } else {
+        Err(ExecError::InvalidPlan {
+            path: path.to_path_buf(),
+            why: "an entry path must be relative to the venv, without `..`".into(),
+        })
+    }
+}
+
+const MANIFEST: &str = "manifest.json";
+const ENTRIES: &str = "entries";
+const WHOLE: &str = "venv";
+const CREATED: &str = "created.json";
+
+impl Backup {
+    /// Save the current state of `paths` (relative to `venv`) into a new backup dir.
+    pub fn take(
+        venv: &Path,
+        paths: &[PathBuf],
+        backups: &Path,
+        reason: &str,
+    ) -> Result<Backup, ExecError> {
+        let dir = unique_dir(backups, &compact_now())?;
+        let mut entries: Vec<Entry> = Vec::new();
+        for rel in paths {
+            check_relative(rel)?;
+            if entries.iter().any(|e| e.path == *rel) {
+                continue;
+            }
+            let kind = save_entry(&venv.join(rel), &dir.join(ENTRIES).join(rel))?;
+            entries.push(Entry {
+                path: rel.clone(),
+                kind,
+            });
+        }
+        let manifest = Manifest {
+            format: 1,
+            venv: venv.to_path_buf(),
+            created_at: rfc3339_now(),
+            reason: reason.to_string(),
+            whole_venv: false,
+            entries,
+        };
+        // The manifest is written last: a backup without one was never complete.
+        write_json(&dir.join(MANIFEST), &manifest)?;
+        sync_dir(&dir);
+        Ok(Backup { dir, manifest })
+    }
+
+    /// Prepare a whole-venv backup: the dir and its manifest. The venv itself is moved in by
+    /// [`Backup::move_venv_in`], after the journal names this backup.
+    pub fn prepare_whole(venv: &Path, backups: &Path, reason: &str) -> Result<Backup, ExecError> {
+        let dev_of = |p: &Path| {
+            fs::symlink_metadata(p)
+                .map(|m| m.dev())
+                .map_err(|e| ExecError::io(p, "inspect", e))
+        };
+        if dev_of(venv)? != dev_of(backups)? {
+            return Err(ExecError::Refused {
+                path: venv.to_path_buf(),
+                op: "move the venv aside for a recreate".into(),
+                why: format!(
+                    "the state directory `{}` is on another filesystem, and the original venv \
+                     is kept by renaming it there; set VENVFIX_STATE_DIR to a directory on the \
+                     venv's filesystem",
+                    backups.display()
+                ),
+            });
+        }
+        let dir = unique_dir(backups, &compact_now())?;
+        let manifest = Manifest {
+            format: 1,
+            venv: venv.to_path_buf(),
+            created_at: rfc3339_now(),
+            reason: reason.to_string(),
+            whole_venv: true,
+            entries: Vec::new(),
+        };
+        write_json(&dir.join(MANIFEST), &manifest)?;
+        Ok(Backup { dir, manifest })
+    }
+
+    /// Move the venv into the backup (one rename, never a copy). With `create_empty`, make an
+    /// empty dir in its place for the new venv, recording its identity so a rollback may remove
+    /// it and nothing else.
+    pub fn move_venv_in(&self, create_empty: bool) -> Result<(), ExecError> {
+        let venv = &self.manifest.venv;
+        let saved = self.dir.join(WHOLE);
+        fs::rename(venv, &saved)
+            .map_err(|e| ExecError::io(venv, "move the venv aside into the backup", e))?;
+        sync_dir(&self.dir);
+        if !create_empty {
+            return Ok(());
+        }
+        fs::create_dir(venv).map_err(|e| ExecError::io(venv, "create the new venv dir", e))?;
+        let meta = fs::symlink_metadata(venv)
+            .map_err(|e| ExecError::io(venv, "inspect the new dir", e))?;
+        let created = CreatedDir {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            birth_ns: birth_ns(&meta),
+        };
+        write_json(&self.dir.join(CREATED), &created)
+    }
+
+    /// Read a backup from its dir.
+    pub fn open(dir: &Path) -> Result<Backup, ExecError> {
+        let path = dir.join(MANIFEST);
+        let manifest: Manifest =
+            super::state::read_json(&path)?.ok_or_else(|| ExecError::Corrupt {
+                path: path.clone(),
+                why: "the backup has no manifest (it was never completed)".into(),
+            })?;
+        Ok(Backup {
+            dir: dir.to_path_buf(),
+            manifest,
+        })
+    }
+
+    /// Put every entry back exactly as recorded. Idempotent.
+    pub fn restore(&self) -> Result<Vec<Restored>, ExecError> {
+        if self.manifest.whole_venv {
+            return self.restore_whole();
+        }
+        let venv = &self.manifest.venv;
+        let mut restored = Vec::new();
+        for entry in &self.manifest.entries {
+            check_relative(&entry.path)?;
+            let target = venv.join(&entry.path);
+            remove_leftover(&temp_beside(&target))?;
+            match &entry.kind {
+                EntryKind::Symlink { target: link } => replace_with_symlink(&target, link)?,
+                EntryKind::File { mode, hash, .. } => {
+                    let saved = self.dir.join(ENTRIES).join(&entry.path);
+                    replace_with_copy(&saved, &target, *mode, Some(hash))?;
+                }
+                EntryKind::Absent => remove_non_dir(&target)?,
+                EntryKind::Tree => {
+                    return Err(ExecError::Corrupt {
+                        path: self.dir.join(MANIFEST),
+                        why: "a tree entry in a backup of single entries".into(),
+                    });
+                }
+            }
+            restored.push(Restored {
+                path: entry.path.clone(),
+                kind: entry.kind.clone(),
+            });
+        }
+        Ok(restored)
+    }
+
+    /// Put a whole venv back: remove the directory venvfix created in its place (checked by
+    /// identity, never through a link), then rename the original back.
+    fn restore_whole(&self) -> Result<Vec<Restored>, ExecError> {
+        let venv = &self.manifest.venv;
+        let saved = self.dir.join(WHOLE);
+        let restored = vec![Restored {
+            path: PathBuf::from("."),
+            kind: EntryKind::Tree,
+        }];
+        if fs::symlink_metadata(&saved).is_err() {
+            // Never moved in (interrupted before the rename), or already restored.
+            return if fs::symlink_metadata(venv).is_ok() {
+                Ok(restored)
+            } else {
+                Err(ExecError::Corrupt {
+                    path: saved,
+                    why: "neither the venv nor its saved copy exists".into(),
+                })
+            };
+        }
+        match fs::symlink_metadata(venv) {
+            Ok(meta) => {
+                let created: Option<CreatedDir> = super::state::read_json(&self.dir.join(CREATED))?;
+                let ours = created.is_some_and(|c| {
+                    meta.is_dir()
+                        && !meta.is_symlink()
+                        && c.dev == meta.dev()
+                        && c.ino == meta.ino()
+                        && (c.birth_ns.is_none() || c.birth_ns == birth_ns(&meta))
+                });
+                if !ours {
+                    return Err(ExecError::Refused {
+                        path: venv.clone(),
+                        op: "remove the new venv to put the original back".into(),
+                        why: format!(
+                            "it is not the directory venvfix created; the original is kept in \
+                             `{}`",
+                            saved.display()
+                        ),
+                    });
+                }
+                // `remove_dir_all` does not follow symlinks inside the tree.
+                fs::remove_dir_all(venv)
+                    .map_err(|e| ExecError::io(venv, "remove the new venv", e))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ExecError::io(venv, "inspect", e)),
+        }
+        fs::rename(&saved, venv)
+            .map_err(|e| ExecError::io(venv, "rename the original venv back", e))?;
+        if let Some(parent) = venv.parent() {
+            sync_dir(parent);
+        }
+        Ok(restored)
+    }
+}
+
+/// Save what `source` is (without following it) to `dest`, and say what it was.
+fn save_entry(source: &Path, dest: &Path) -> Result<EntryKind, ExecError> {
+    let meta = match fs::symlink_metadata(source) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(EntryKind::Absent),
+        Err(e) => return Err(ExecError::io(source, "inspect before backing up", e)),
+    };
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|e| ExecError::io(parent, "create a backup directory", e))?;
+    }
+    if meta.is_symlink() {
+        let target =
+            fs::read_link(source).map_err(|e| ExecError::io(source, "read the link", e))?;
+        std::os::unix::fs::symlink(&target, dest)
+            .map_err(|e| ExecError::io(dest, "save the link in the backup", e))?;
+        return Ok(EntryKind::Symlink { target });
+    }
+    if !meta.is_file() {
+        return Err(ExecError::Refused {
+            path: source.to_path_buf(),
+            op: "back up".into(),
+            why: "it is not a file or a symlink (a directory or a special file)".into(),
+        });
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    let mut input = open_nofollow(source)?;
+    let mut output = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dest)
+        .map_err(|e| ExecError::io(dest, "create the backup copy", e))?;
+    let (size, hash) = copy_hashing(&mut input, &mut output, source, dest)?;
+    output
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| ExecError::io(dest, "set the mode of the backup copy", e))?;
+    output
+        .sync_all()
+        .map_err(|e| ExecError::io(dest, "fsync the backup copy", e))?;
+    Ok(EntryKind::File { mode, size, hash })
+}
+
+fn open_nofollow(path: &Path) -> Result<File, ExecError> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| ExecError::io(path, "open (without following links)", e))
+}
+
+/// Copy all bytes, returning the size and the `fnv1a64:` hash of the content.
+fn copy_hashing(
+    input: &mut File,
+    output: &mut File,
+    from: &Path,
+    to: &Path,
+) -> Result<(u64, String), ExecError> {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = input
+            .read(&mut buf)
+            .map_err(|e| ExecError::io(from, "read", e))?;
+        if n == 0 {
+            break;
+        }
+        for byte in &buf[..n] {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        size += n as u64;
+        output
+            .write_all(&buf[..n])
+            .map_err(|e| ExecError::io(to, "write", e))?;
+    }
+    Ok((size, format!("fnv1a64:{hash:016x}")))
+}
+
+/// The `fnv1a64:` hash of a whole file's content, as the manifest records it.
+pub fn hash_file(path: &Path) -> Result<String, ExecError> {
+    let bytes = fs::read(path).map_err(|e| ExecError::io(path, "read", e))?;
+    Ok(format!("fnv1a64:{:016x}", fnv1a64(&bytes)))
+}
+
+/// Fail if `path` is a real directory: a link or a file never replaces a directory.
+fn refuse_directory(path: &Path, op: &str) -> Result<(), ExecError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(ExecError::Refused {
+            path: path.to_path_buf(),
+            op: op.to_string(),
+            why: "it is a directory; venvfix never deletes a directory to replace it".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Make `path` a symlink to `to`, atomically, whatever non-directory is there now.
+pub fn replace_with_symlink(path: &Path, to: &Path) -> Result<(), ExecError> {
+    refuse_directory(path, "replace with a symlink")?;
+    let temp = temp_beside(path);
+    remove_leftover(&temp)?;
+    std::os::unix::fs::symlink(to, &temp)
+        .map_err(|e| ExecError::io(&temp, "create a temp symlink", e))?;
+    if let Err(e) = fs::rename(&temp, path) {
+        let _ = fs::remove_file(&temp);
+        return Err(ExecError::io(path, "rename a temp symlink over", e));
+    }
+    if let Some(parent) = path.parent() {
+        sync_dir(parent);
+    }
+    Ok(())
+}
+
+/// Replace `path` with a copy of the regular file `source` (never through a link) with `mode`,
+/// atomically. With `expect_hash`, the copy must have that hash (a backup that changed on disk
+/// is not restored).
+pub fn replace_with_copy(
+    source: &Path,
+    path: &Path,
+    mode: u32,
+    expect_hash: Option<&str>,
+) -> Result<(), ExecError> {
+    refuse_directory(path, "replace with a file")?;
+    let temp = temp_beside(path);
+    remove_leftover(&temp)?;
+    let result = (|| {
+        let mut input = open_nofollow(source)?;
+        let mut output = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+            .map_err(|e| ExecError::io(&temp, "create a temp file", e))?;
+        let (_, hash) = copy_hashing(&mut input, &mut output, source, &temp)?;
+        if let Some(expected) = expect_hash
+            && hash != expected
+        {
+            return Err(ExecError::Corrupt {
+                path: source.to_path_buf(),
+                why: format!("the saved copy hashes to {hash}, the manifest says {expected}"),
+            });
+        }
+        output
+            .set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| ExecError::io(&temp, "set the mode of a temp file", e))?;
+        output
+            .sync_all()
+            .map_err(|e| ExecError::io(&temp, "fsync a temp file", e))?;
+        fs::rename(&temp, path).map_err(|e| ExecError::io(path, "rename a temp file over", e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result?;
+    if let Some(parent) = path.parent() {
+        sync_dir(parent);
+    }
+    Ok(())
+}
+
+/// Remove a file or link that was absent before; a directory is refused.
+fn remove_non_dir(path: &Path) -> Result<(), ExecError> {
+    refuse_directory(path, "remove")?;
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ExecError::io(path, "remove", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn links_are_saved_as_links_and_files_with_their_mode() {
+        let tmp = tempfile::tempdir().unwrap();
+        let venv = tmp.path().join("v");
+        fs::create_dir_all(venv.join("bin")).unwrap();
+        symlink("/nowhere/python3.8", venv.join("bin/python3")).unwrap();
+        fs::write(venv.join("pyvenv.cfg"), "home = /nowhere\n").unwrap();
+        fs::set_permissions(venv.join("pyvenv.cfg"), fs::Permissions::from_mode(0o640)).unwrap();
+        let backups = tmp.path().join("backups");
+        fs::create_dir(&backups).unwrap();
+        let paths = [
+            PathBuf::from("bin/python3"),
+            PathBuf::from("pyvenv.cfg"),
+            PathBuf::from("bin/python"),
+        ];
+        let backup = Backup::take(&venv, &paths, &backups, "repair").unwrap();
+        let saved = backup.dir.join("entries/bin/python3");
+        assert!(fs::symlink_metadata(&saved).unwrap().is_symlink());
+        assert_eq!(
+            fs::read_link(&saved).unwrap(),
+            PathBuf::from("/nowhere/python3.8")
+        );
+        assert_eq!(backup.manifest.entries[2].kind, EntryKind::Absent);
+
+        // Change everything, then restore.
+        fs::remove_file(venv.join("bin/python3")).unwrap();
+        fs::write(venv.join("bin/python3"), "x").unwrap();
+        fs::write(venv.join("pyvenv.cfg"), "home = /elsewhere\n").unwrap();
+        fs::set_permissions(venv.join("pyvenv.cfg"), fs::Permissions::from_mode(0o600)).unwrap();
+        symlink("python3", venv.join("bin/python")).unwrap();
+        let reopened = Backup::open(&backup.dir).unwrap();
+        let restored = reopened.restore().unwrap();
+        assert_eq!(restored.len(), 3);
+        assert_eq!(restored[0].to_string(), "bin/python3 -> /nowhere/python3.8");
+        assert_eq!(
+            fs::read_link(venv.join("bin/python3")).unwrap(),
+            PathBuf::from("/nowhere/python3.8")
+        );
+        assert_eq!(
+            fs::read_to_string(venv.join("pyvenv.cfg")).unwrap(),
+            "home = /nowhere\n"
+        );
+        let mode = fs::metadata(venv.join("pyvenv.cfg"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o640);
+        assert!(fs::symlink_metadata(venv.join("bin/python")).is_err());
+        // Idempotent.
+        reopened.restore().unwrap();
+    }
+
+    #[test]
+    fn a_directory_is_never_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("d")).unwrap();
+        let err = replace_with_symlink(&tmp.path().join("d"), Path::new("/x")).unwrap_err();
+        assert!(matches!(err, ExecError::Refused { .. }), "{err}");
+        assert!(tmp.path().join("d").is_dir());
+    }
+
+    #[test]
+    fn paths_must_stay_inside_the_venv() {
+        assert!(check_relative(Path::new("bin/python3")).is_ok());
+        assert!(check_relative(Path::new("../x")).is_err());
+        assert!(check_relative(Path::new("/etc/passwd")).is_err());
+        assert!(check_relative(Path::new("")).is_err());
+        assert!(check_relative(Path::new(".")).is_err());
+    }
+}

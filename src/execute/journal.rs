@@ -1,0 +1,118 @@
+//! The journal (DESIGN.md rule 5): `<venvstate>/journal.json` says a change is in progress,
+//! which backup undoes it, and which actions are done.
+//!
+//! It is written atomically before the first change and after each action, and removed when
+//! the run ends (applied and verified, or rolled back). A journal found at start-up means a
+//! run was killed half-way: [`super::recover`] restores its backup. `last.json` records the
+//! backup of the last successful repair, for `undo`. This module only reads and writes those
+//! two files; it never touches a venv.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::ExecError;
+use super::state::{read_json, rfc3339_now, write_json};
+
+/// What an interrupted run was doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JournalState {
+    /// Applying a repair plan.
+    Applying,
+    /// Restoring a backup for `undo`.
+    Undoing,
+}
+
+/// `journal.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Journal {
+    pub state: JournalState,
+    /// The venv root (canonical).
+    pub venv: PathBuf,
+    /// The plan being applied, as `repair --json` shows it (`null` for an undo).
+    pub plan: serde_json::Value,
+    /// The backup that undoes this run.
+    pub backup: PathBuf,
+    /// Indices of the plan's actions already applied.
+    pub done: Vec<usize>,
+    pub started_at: String,
+    pub pid: u32,
+}
+
+impl Journal {
+    pub fn new(
+        state: JournalState,
+        venv: &Path,
+        plan: serde_json::Value,
+        backup: &Path,
+    ) -> Journal {
+        Journal {
+            state,
+            venv: venv.to_path_buf(),
+            plan,
+            backup: backup.to_path_buf(),
+            done: Vec::new(),
+            started_at: rfc3339_now(),
+            pid: std::process::id(),
+        }
+    }
+
+    /// Write atomically (temp beside, fsync, rename, fsync of the dir).
+    pub fn write(&self, path: &Path) -> Result<(), ExecError> {
+        write_json(path, self)
+    }
+
+    /// The journal at `path`, if there is one.
+    pub fn read(path: &Path) -> Result<Option<Journal>, ExecError> {
+        read_json(path)
+    }
+
+    /// Remove the journal: the run is over.
+    pub fn remove(path: &Path) -> Result<(), ExecError> {
+        match std::fs::remove_file(path) {
+            Ok(()) => {
+                if let Some(parent) = path.parent() {
+                    super::state::sync_dir(parent);
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ExecError::io(path, "remove the journal", e)),
+        }
+    }
+}
+
+/// `last.json`: the last successful repair of a venv, which `undo` reverts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastRepair {
+    pub backup: PathBuf,
+    pub plan: serde_json::Value,
+    pub applied_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("journal.json");
+        assert_eq!(Journal::read(&path).unwrap(), None);
+        let mut journal = Journal::new(
+            JournalState::Applying,
+            Path::new("/v"),
+            serde_json::json!({"strategy": "relink"}),
+            Path::new("/s/backups/x-0"),
+        );
+        journal.done.push(0);
+        journal.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"state\": \"applying\""), "{text}");
+        assert_eq!(Journal::read(&path).unwrap(), Some(journal));
+        Journal::remove(&path).unwrap();
+        Journal::remove(&path).unwrap();
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,127 @@
+//! One venvfix at a time per venv (DESIGN.md rule 6): an exclusive `flock(2)` on
+//! `<venvstate>/lock`, taken without waiting.
+//!
+//! The lock file says who holds it (pid, start time, command line) so the second venvfix can
+//! tell the user which process to wait for. The kernel releases the lock when the holder dies,
+//! so a stale file never blocks anyone: the content is only a label, the lock is the truth.
+//! The lock lives in the state dir, never inside the venv.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use super::ExecError;
+use super::state::{VenvState, rfc3339_now};
+
+/// Who holds a lock, as written in the lock file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Holder {
+    pub pid: u32,
+    pub since: String,
+    pub command: String,
+}
+
+/// A held venv lock; released on drop (and by the kernel if the process dies).
+#[derive(Debug)]
+pub struct VenvLock {
+    file: Option<Flock<File>>,
+    path: PathBuf,
+}
+
+impl VenvLock {
+    /// Take the lock of `state`'s venv, or say who holds it.
+    pub fn acquire(state: &VenvState) -> Result<VenvLock, ExecError> {
+        state.create()?;
+        let path = state.lock_path();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| ExecError::io(&path, "open the lock file", e))?;
+        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((mut file, Errno::EWOULDBLOCK)) => {
+                let holder = read_holder(&mut file);
+                return Err(ExecError::Locked {
+                    venv: state.venv.clone(),
+                    lock: path,
+                    pid: holder.pid,
+                    since: holder.since,
+                    command: holder.command,
+                });
+            }
+            Err((_, errno)) => {
+                return Err(ExecError::io(&path, "lock", std::io::Error::from(errno)));
+            }
+        };
+        let holder = Holder {
+            pid: std::process::id(),
+            since: rfc3339_now(),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+        };
+        let text = serde_json::to_string(&holder).unwrap_or_default();
+        let written = lock
+            .set_len(0)
+            .and_then(|()| lock.seek(SeekFrom::Start(0)).map(|_| ()))
+            .and_then(|()| lock.write_all(text.as_bytes()))
+            .and_then(|()| lock.sync_data());
+        written.map_err(|e| ExecError::io(&path, "write the lock file", e))?;
+        Ok(VenvLock {
+            file: Some(lock),
+            path,
+        })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for VenvLock {
+    fn drop(&mut self) {
+        if let Some(lock) = self.file.take() {
+            // Clear the label while still holding the lock, so no reader sees a wrong holder;
+            // dropping the `Flock` unlocks.
+            let _ = lock.set_len(0);
+            drop(lock);
+        }
+    }
+}
+
+fn read_holder(file: &mut File) -> Holder {
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_names_the_first_holder_and_drop_releases() {
+        let tmp = tempfile::tempdir().unwrap();
+        let venv = tmp.path().join("v");
+        std::fs::create_dir(&venv).unwrap();
+        let state = VenvState::locate(&tmp.path().join("state"), &venv).unwrap();
+        let first = VenvLock::acquire(&state).unwrap();
+        // flock locks belong to open file descriptions: a second open conflicts even here.
+        match VenvLock::acquire(&state) {
+            Err(ExecError::Locked { pid, command, .. }) => {
+                assert_eq!(pid, std::process::id());
+                assert!(!command.is_empty());
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        drop(first);
+        let again = VenvLock::acquire(&state).unwrap();
+        drop(again);
+    }
+}

@@ -1,0 +1,705 @@
+//! The executor: apply a repair [`Plan`] to a venv safely, undo it, and recover a run that was
+//! killed half-way (DESIGN.md "Rules that keep users safe", 4–7).
+//!
+//! One run is: take the venv's lock ([`lock`]), check the plan still describes the venv (a
+//! stale plan is refused before anything changes), back up every entry it touches
+//! ([`backup`]), write the journal ([`journal`]), apply each action atomically (a temp entry
+//! beside the target, renamed over), verify by running the repaired interpreter ([`verify`]),
+//! and on any failure restore the backup. Rollback, recovery and `undo` share one restore code
+//! path. All of venvfix's own files live in the state dir ([`state`]); the only writes inside
+//! a venv are the plan's entries. The executor has no dry-run mode and never prints: the CLI
+//! shows the plan before calling [`apply`] and renders what comes back.
+//!
+//! Test hook: `VENVFIX_FAILPOINT=after-action:N` makes [`apply`] abort the process right after
+//! the N-th action (1-based, in plan order) is applied and journaled, to test recovery.
+
+pub mod backup;
+pub mod journal;
+pub mod lock;
+pub mod state;
+pub mod verify;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::PyvenvCfg;
+use crate::inventory::Inventory;
+use crate::plan::{Action, Plan, RecreateSpec};
+
+pub use backup::{Backup, EntryKind, Restored};
+pub use journal::{Journal, JournalState, LastRepair};
+pub use lock::VenvLock;
+pub use state::VenvState;
+pub use verify::Verification;
+
+/// Why the executor did not (fully) do what was asked. Every variant names the venv or file.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("could not {op} `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        op: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "`{}` is being changed by another venvfix (pid {pid}, since {since}: `{command}`); lock file `{}`",
+        venv.display(), lock.display()
+    )]
+    Locked {
+        venv: PathBuf,
+        lock: PathBuf,
+        pid: u32,
+        since: String,
+        command: String,
+    },
+    #[error("the plan for `{}` is stale, nothing was changed: {what}", venv.display())]
+    Stale { venv: PathBuf, what: String },
+    #[error("invalid plan for `{}`: {why}", path.display())]
+    InvalidPlan { path: PathBuf, why: String },
+    #[error("refused to {op} `{}`: {why}", path.display())]
+    Refused {
+        path: PathBuf,
+        op: String,
+        why: String,
+    },
+    #[error("`{}` is damaged: {why}", path.display())]
+    Corrupt { path: PathBuf, why: String },
+    #[error(
+        "an interrupted venvfix run left `{}` for `{}`; recover it first (`venvfix undo` or `venvfix repair` roll it back)",
+        journal.display(), venv.display()
+    )]
+    Interrupted { venv: PathBuf, journal: PathBuf },
+    #[error("recreating `{}` failed: {message}", venv.display())]
+    Recreate { venv: PathBuf, message: String },
+    #[error(
+        "verification of `{}` failed, the venv was rolled back (backup in `{}`): {}",
+        venv.display(), backup.display(), problems.join("; ")
+    )]
+    VerifyFailed {
+        venv: PathBuf,
+        problems: Vec<String>,
+        backup: PathBuf,
+    },
+    #[error("{cause}; `{}` was rolled back (backup in `{}`)", venv.display(), backup.display())]
+    RolledBack {
+        venv: PathBuf,
+        cause: Box<ExecError>,
+        backup: PathBuf,
+    },
+    #[error(
+        "{cause}; rolling `{}` back ALSO failed: {error}; the backup is in `{}` and the journal `{}` was kept so the next `venvfix undo` retries",
+        venv.display(), backup.display(), journal.display()
+    )]
+    RollbackFailed {
+        venv: PathBuf,
+        cause: String,
+        error: Box<ExecError>,
+        backup: PathBuf,
+        journal: PathBuf,
+    },
+    #[error("nothing to undo for `{}`: no repair by venvfix is recorded (or it was already undone)", venv.display())]
+    NothingToUndo { venv: PathBuf },
+    #[error("no state directory: set VENVFIX_STATE_DIR, XDG_STATE_HOME or HOME")]
+    NoStateDir,
+}
+
+impl ExecError {
+    pub(crate) fn io(path: &Path, op: &str, source: std::io::Error) -> ExecError {
+        ExecError::Io {
+            path: path.to_path_buf(),
+            op: op.to_string(),
+            source,
+        }
+    }
+}
+
+/// Where the executor keeps its state and how long verification may take.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// `VENVFIX_STATE_DIR`, else `$XDG_STATE_HOME/venvfix`, else `~/.local/state/venvfix`.
+    pub state_dir: PathBuf,
+    /// How long the repaired interpreter may run during verification.
+    pub verify_timeout: Duration,
+}
+
+impl ExecOptions {
+    /// Options from the process environment.
+    pub fn from_env() -> Result<ExecOptions, ExecError> {
+        let non_empty = |key: &str| std::env::var_os(key).filter(|v| !v.is_empty());
+        let state_dir = non_empty("VENVFIX_STATE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| non_empty("XDG_STATE_HOME").map(|d| PathBuf::from(d).join("venvfix")))
+            .or_else(|| std::env::home_dir().map(|h| h.join(".local/state/venvfix")))
+            .ok_or(ExecError::NoStateDir)?;
+        Ok(ExecOptions::new(state_dir))
+    }
+
+    /// Options with `state_dir` and the default 30 s verification timeout.
+    pub fn new(state_dir: PathBuf) -> ExecOptions {
+        ExecOptions {
+            state_dir,
+            verify_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Builds the new venv for [`Action::Recreate`] in the (empty) venv root it is given; the
+/// original is already moved aside. `Err` is a message for the user; the original comes back.
+pub type RecreateHook<'a> = &'a dyn Fn(&RecreateSpec, &Path) -> Result<(), String>;
+
+/// A plan applied and verified.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    pub venv: PathBuf,
+    /// The backup `venvfix undo` restores.
+    pub backup: PathBuf,
+    pub verification: Verification,
+}
+
+/// What [`recover`] rolled back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recovered {
+    pub venv: PathBuf,
+    /// What the interrupted run was doing.
+    pub state: JournalState,
+    pub started_at: String,
+    pub pid: u32,
+    /// Indices of the actions it had applied.
+    pub done: Vec<usize>,
+    pub backup: PathBuf,
+    pub restored: Vec<Restored>,
+}
+
+/// An interrupted run, as `check` reports it (read-only).
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingInfo {
+    pub venv: PathBuf,
+    pub journal: PathBuf,
+    /// `None` if the journal cannot be read.
+    pub state: Option<JournalState>,
+    pub started_at: Option<String>,
+    pub backup: Option<PathBuf>,
+}
+
+impl PendingInfo {
+    /// The sentence `check` prints.
+    pub fn message(&self) -> String {
+        format!(
+            "an interrupted repair left a journal (`{}`): run `venvfix undo` or `venvfix repair` to roll it back",
+            self.journal.display()
+        )
+    }
+}
+
+/// What [`undo`] restored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Undone {
+    pub venv: PathBuf,
+    /// The backup that was put back.
+    pub backup: PathBuf,
+    /// The state just before the undo, saved so the undo can itself be undone by hand.
+    pub safety_backup: Option<PathBuf>,
+    pub restored: Vec<Restored>,
+    /// The undo found an interrupted run and rolled that back instead (nothing else was done).
+    pub recovered: bool,
+}
+
+/// Apply `plan`, verify, and roll back on any failure. Refuses [`Action::Recreate`] (see
+/// [`apply_with`]).
+pub fn apply(
+    plan: &Plan,
+    inventory: &Inventory,
+    options: &ExecOptions,
+) -> Result<Applied, ExecError> {
+    apply_with(plan, inventory, options, None)
+}
+
+/// [`apply`] with the hook that builds a recreated venv.
+pub fn apply_with(
+    plan: &Plan,
+    inventory: &Inventory,
+    options: &ExecOptions,
+    recreate: Option<RecreateHook<'_>>,
+) -> Result<Applied, ExecError> {
+    validate(plan)?;
+    let state = VenvState::locate(&options.state_dir, &plan.venv)?;
+    let venv = state.venv.clone();
+    let _lock = VenvLock::acquire(&state)?;
+    let journal_path = state.journal_path();
+    if fs::symlink_metadata(&journal_path).is_ok() {
+        return Err(ExecError::Interrupted {
+            venv,
+            journal: journal_path,
+        });
+    }
+    let plan_json = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
+    let failpoint = failpoint();
+
+    let (backup, mut journal) = if let [Action::Recreate(spec)] = plan.actions.as_slice() {
+        let Some(hook) = recreate else {
+            return Err(ExecError::InvalidPlan {
+                path: venv,
+                why: "recreating a venv is not available in this build".into(),
+            });
+        };
+        let backup = Backup::prepare_whole(&venv, &state.backups_dir(), "repair")?;
+        let mut journal = Journal::new(
+            JournalState::Applying,
+            &venv,
+            plan_json.clone(),
+            &backup.dir,
+        );
+        journal.write(&journal_path)?;
+        let result = backup.move_venv_in(true).and_then(|()| {
+            hook(spec, &venv).map_err(|message| ExecError::Recreate {
+                venv: venv.clone(),
+                message,
+            })
+        });
+        if let Err(cause) = result {
+            return Err(rollback(&venv, &backup, &journal_path, cause));
+        }
+        journal.done.push(0);
+        step_done(&venv, &backup, &journal, &journal_path, &[0], failpoint)?;
+        (backup, journal)
+    } else {
+        preflight(&venv, plan)?;
+        let mut touched: Vec<PathBuf> = Vec::new();
+        for action in &plan.actions {
+            let path = action.touches();
+            if !touched.contains(&path) {
+                touched.push(path);
+            }
+        }
+        let backup = Backup::take(&venv, &touched, &state.backups_dir(), "repair")?;
+        let journal = Journal::new(
+            JournalState::Applying,
+            &venv,
+            plan_json.clone(),
+            &backup.dir,
+        );
+        journal.write(&journal_path)?;
+        (backup, journal)
+    };
+
+    for index in 0..plan.actions.len() {
+        if journal.done.contains(&index) {
+            continue;
+        }
+        let indices = match apply_action(&venv, plan, index) {
+            Ok(indices) => indices,
+            Err(cause) => return Err(rollback(&venv, &backup, &journal_path, cause)),
+        };
+        journal.done.extend(&indices);
+        step_done(&venv, &backup, &journal, &journal_path, &indices, failpoint)?;
+    }
+
+    let target = plan.target.as_ref().map(|t| &t.version);
+    let copied_from = plan.actions.iter().find_map(|a| match a {
+        Action::CopyFile { source, .. } => Some(source.as_path()),
+        _ => None,
+    });
+    let verification = verify::verify(
+        &venv,
+        target,
+        inventory,
+        copied_from,
+        options.verify_timeout,
+    );
+    if !verification.ok {
+        return Err(match restore_and_clear(&backup, &journal_path) {
+            Ok(()) => ExecError::VerifyFailed {
+                venv,
+                problems: verification.problems,
+                backup: backup.dir,
+            },
+            Err(error) => ExecError::RollbackFailed {
+                venv,
+                cause: format!("verification failed: {}", verification.problems.join("; ")),
+                error: Box::new(error),
+                backup: backup.dir,
+                journal: journal_path,
+            },
+        });
+    }
+
+    let last = LastRepair {
+        backup: backup.dir.clone(),
+        plan: plan_json,
+        applied_at: state::rfc3339_now(),
+    };
+    state::write_json(&state.last_path(), &last)?;
+    Journal::remove(&journal_path)?;
+    Ok(Applied {
+        venv,
+        backup: backup.dir,
+        verification,
+    })
+}
+
+/// Journal a finished step; on a journal write error roll back; then the failpoint.
+fn step_done(
+    venv: &Path,
+    backup: &Backup,
+    journal: &Journal,
+    journal_path: &Path,
+    indices: &[usize],
+    failpoint: Option<usize>,
+) -> Result<(), ExecError> {
+    if let Err(cause) = journal.write(journal_path) {
+        return Err(rollback(venv, backup, journal_path, cause));
+    }
+    if let Some(n) = failpoint
+        && indices.iter().any(|i| i + 1 == n)
+    {
+        // Test hook (VENVFIX_FAILPOINT): die the way a killed process does.
+        std::process::abort();
+    }
+    Ok(())
+}
+
+/// `VENVFIX_FAILPOINT=after-action:N` (a test hook; see the module docs).
+fn failpoint() -> Option<usize> {
+    std::env::var("VENVFIX_FAILPOINT")
+        .ok()?
+        .strip_prefix("after-action:")?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Restore `backup`; remove the journal only if that worked.
+fn restore_and_clear(backup: &Backup, journal_path: &Path) -> Result<(), ExecError> {
+    backup.restore()?;
+    Journal::remove(journal_path)
+}
+
+/// Roll back after `cause`, and say what happened.
+fn rollback(venv: &Path, backup: &Backup, journal_path: &Path, cause: ExecError) -> ExecError {
+    match restore_and_clear(backup, journal_path) {
+        Ok(()) => ExecError::RolledBack {
+            venv: venv.to_path_buf(),
+            cause: Box::new(cause),
+            backup: backup.dir.clone(),
+        },
+        Err(error) => ExecError::RollbackFailed {
+            venv: venv.to_path_buf(),
+            cause: cause.to_string(),
+            error: Box::new(error),
+            backup: backup.dir.clone(),
+            journal: journal_path.to_path_buf(),
+        },
+    }
+}
+
+/// The shape rules a plan must meet before anything is looked at on disk.
+fn validate(plan: &Plan) -> Result<(), ExecError> {
+    let invalid = |why: &str| ExecError::InvalidPlan {
+        path: plan.venv.clone(),
+        why: why.to_string(),
+    };
+    if !plan.venv.is_absolute() {
+        return Err(invalid("the venv path must be absolute"));
+    }
+    if plan.actions.is_empty() {
+        return Err(invalid("the plan has no actions"));
+    }
+    let recreates = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::Recreate(_)))
+        .count();
+    if recreates > 0 && plan.actions.len() > 1 {
+        return Err(invalid("a recreate must be the plan's only action"));
+    }
+    for action in &plan.actions {
+        if let Action::Symlink { path, .. } | Action::CopyFile { path, .. } = action {
+            backup::check_relative(path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Check every action against the venv as it is now: a plan made for another state is stale.
+fn preflight(venv: &Path, plan: &Plan) -> Result<(), ExecError> {
+    let stale = |what: String| ExecError::Stale {
+        venv: venv.to_path_buf(),
+        what,
+    };
+    for action in &plan.actions {
+        match action {
+            Action::Symlink { path, from, .. } => {
+                let full = venv.join(path);
+                let current = match fs::symlink_metadata(&full) {
+                    Ok(meta) if meta.is_dir() => {
+                        return Err(ExecError::Refused {
+                            path: full,
+                            op: "replace with a symlink".into(),
+                            why: "it is a directory".into(),
+                        });
+                    }
+                    Ok(meta) if meta.is_symlink() => Some(
+                        fs::read_link(&full)
+                            .map_err(|e| ExecError::io(&full, "read the link", e))?,
+                    ),
+                    _ => None,
+                };
+                if current != *from {
+                    let show = |p: &Option<PathBuf>| match p {
+                        Some(p) => format!("a link to `{}`", p.display()),
+                        None => "not a link".to_string(),
+                    };
+                    return Err(stale(format!(
+                        "`{}` is {}, the plan expected {}",
+                        path.display(),
+                        show(&current),
+                        show(from)
+                    )));
+                }
+            }
+            Action::CopyFile { path, source } => {
+                let full = venv.join(path);
+                if fs::symlink_metadata(&full).is_ok_and(|m| m.is_dir()) {
+                    return Err(ExecError::Refused {
+                        path: full,
+                        op: "replace with a copy".into(),
+                        why: "it is a directory".into(),
+                    });
+                }
+                let meta = fs::metadata(source).map_err(|e| ExecError::io(source, "inspect", e))?;
+                if !meta.is_file() {
+                    return Err(stale(format!(
+                        "`{}` is not a regular file",
+                        source.display()
+                    )));
+                }
+            }
+            Action::Config { .. } => {}
+            Action::Recreate(_) => {}
+        }
+    }
+    new_config(venv, plan)?;
+    Ok(())
+}
+
+/// The new `pyvenv.cfg` text and mode with every Config action of the plan applied, or `None`
+/// if the plan has none. Stale if a key's current value is not the plan's `from`.
+fn new_config(venv: &Path, plan: &Plan) -> Result<Option<(String, u32)>, ExecError> {
+    let changes: Vec<(&String, &Option<String>, &String)> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Config { key, from, to } => Some((key, from, to)),
+            _ => None,
+        })
+        .collect();
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let path = venv.join("pyvenv.cfg");
+    let stale = |what: String| ExecError::Stale {
+        venv: venv.to_path_buf(),
+        what,
+    };
+    let meta = fs::symlink_metadata(&path)
+        .map_err(|e| stale(format!("`pyvenv.cfg` cannot be read: {e}")))?;
+    if !meta.is_file() {
+        return Err(ExecError::Refused {
+            path,
+            op: "rewrite".into(),
+            why: "it is not a regular file (venvfix does not write through links)".into(),
+        });
+    }
+    let bytes = fs::read(&path).map_err(|e| ExecError::io(&path, "read", e))?;
+    let mut cfg = PyvenvCfg::parse(&bytes)
+        .map_err(|e| stale(format!("`pyvenv.cfg` no longer parses: {e}")))?;
+    for (key, from, _) in &changes {
+        let current = cfg.get(key).map(str::to_string);
+        if current != **from {
+            let show = |v: &Option<String>| match v {
+                Some(v) => format!("`{v}`"),
+                None => "absent".to_string(),
+            };
+            return Err(stale(format!(
+                "`pyvenv.cfg` key `{key}` is {}, the plan expected {}",
+                show(&current),
+                show(from)
+            )));
+        }
+    }
+    for (key, _, to) in &changes {
+        cfg.set(key, to);
+    }
+    Ok(Some((cfg.render(), meta.permissions().mode() & 0o7777)))
+}
+
+/// Apply action `index` of `plan`; returns the indices it completed (every Config action is
+/// written in one go, at the first one).
+fn apply_action(venv: &Path, plan: &Plan, index: usize) -> Result<Vec<usize>, ExecError> {
+    match &plan.actions[index] {
+        Action::Symlink { path, to, .. } => {
+            backup::replace_with_symlink(&venv.join(path), to)?;
+            Ok(vec![index])
+        }
+        Action::CopyFile { path, source } => {
+            let full = venv.join(path);
+            let mode = match fs::symlink_metadata(&full) {
+                Ok(meta) if meta.is_file() => meta.permissions().mode() & 0o7777,
+                _ => 0o755,
+            };
+            let real = fs::canonicalize(source).map_err(|e| ExecError::io(source, "resolve", e))?;
+            backup::replace_with_copy(&real, &full, mode, None)?;
+            Ok(vec![index])
+        }
+        Action::Config { .. } => {
+            if let Some((text, mode)) = new_config(venv, plan)? {
+                state::write_atomic(&venv.join("pyvenv.cfg"), text.as_bytes(), mode)?;
+            }
+            Ok(plan
+                .actions
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| matches!(a, Action::Config { .. }))
+                .map(|(i, _)| i)
+                .collect())
+        }
+        Action::Recreate(_) => Err(ExecError::InvalidPlan {
+            path: venv.to_path_buf(),
+            why: "a recreate must be the plan's only action".into(),
+        }),
+    }
+}
+
+/// Roll back a run that was killed half-way (its journal is still there), from its backup.
+/// `None` if there was nothing to recover. Call at the start of `repair` and `undo`.
+pub fn recover(venv: &Path, options: &ExecOptions) -> Result<Option<Recovered>, ExecError> {
+    let state = VenvState::locate(&options.state_dir, venv)?;
+    if fs::symlink_metadata(state.journal_path()).is_err() {
+        return Ok(None);
+    }
+    let _lock = VenvLock::acquire(&state)?;
+    recover_locked(&state)
+}
+
+fn recover_locked(state: &VenvState) -> Result<Option<Recovered>, ExecError> {
+    let journal_path = state.journal_path();
+    let Some(journal) = Journal::read(&journal_path)? else {
+        return Ok(None);
+    };
+    let backup = Backup::open(&journal.backup)?;
+    let restored = backup.restore()?;
+    Journal::remove(&journal_path)?;
+    Ok(Some(Recovered {
+        venv: state.venv.clone(),
+        state: journal.state,
+        started_at: journal.started_at,
+        pid: journal.pid,
+        done: journal.done,
+        backup: backup.dir,
+        restored,
+    }))
+}
+
+/// Whether an interrupted run left a journal for `venv`. Read-only (for `check`): creates,
+/// locks and changes nothing.
+pub fn pending(venv: &Path, options: &ExecOptions) -> Option<PendingInfo> {
+    let state = VenvState::locate(&options.state_dir, venv).ok()?;
+    let journal_path = state.journal_path();
+    fs::symlink_metadata(&journal_path).ok()?;
+    let journal = Journal::read(&journal_path).ok().flatten();
+    Some(PendingInfo {
+        venv: state.venv,
+        journal: journal_path,
+        state: journal.as_ref().map(|j| j.state),
+        started_at: journal.as_ref().map(|j| j.started_at.clone()),
+        backup: journal.map(|j| j.backup),
+    })
+}
+
+/// Restore `venv` exactly as it was before its last successful repair. An interrupted run is
+/// rolled back instead, if there is one (and nothing else is done). The current state is
+/// backed up first, so an undo can be undone by hand.
+pub fn undo(venv: &Path, options: &ExecOptions) -> Result<Undone, ExecError> {
+    let state = VenvState::locate(&options.state_dir, venv)?;
+    let venv = state.venv.clone();
+    let _lock = VenvLock::acquire(&state)?;
+    if let Some(recovered) = recover_locked(&state)? {
+        return Ok(Undone {
+            venv,
+            backup: recovered.backup,
+            safety_backup: None,
+            restored: recovered.restored,
+            recovered: true,
+        });
+    }
+    let last_path = state.last_path();
+    let last: LastRepair = state::read_json(&last_path)?
+        .ok_or_else(|| ExecError::NothingToUndo { venv: venv.clone() })?;
+    let backup = Backup::open(&last.backup)?;
+    if backup.manifest.venv != venv {
+        return Err(ExecError::Corrupt {
+            path: last.backup.clone(),
+            why: format!(
+                "the backup is of `{}`, not of `{}`",
+                backup.manifest.venv.display(),
+                venv.display()
+            ),
+        });
+    }
+    let journal_path = state.journal_path();
+    let safety = if backup.manifest.whole_venv {
+        let safety = Backup::prepare_whole(&venv, &state.backups_dir(), "undo")?;
+        Journal::new(
+            JournalState::Undoing,
+            &venv,
+            serde_json::Value::Null,
+            &safety.dir,
+        )
+        .write(&journal_path)?;
+        if let Err(cause) = safety.move_venv_in(false) {
+            return Err(rollback(&venv, &safety, &journal_path, cause));
+        }
+        safety
+    } else {
+        let paths: Vec<PathBuf> = backup
+            .manifest
+            .entries
+            .iter()
+            .map(|e| e.path.clone())
+            .collect();
+        let safety = Backup::take(&venv, &paths, &state.backups_dir(), "undo")?;
+        Journal::new(
+            JournalState::Undoing,
+            &venv,
+            serde_json::Value::Null,
+            &safety.dir,
+        )
+        .write(&journal_path)?;
+        safety
+    };
+    let restored = match backup.restore() {
+        Ok(restored) => restored,
+        Err(cause) => return Err(rollback(&venv, &safety, &journal_path, cause)),
+    };
+    let undone = state
+        .dir
+        .join(format!("undone-{}.json", state::compact_now()));
+    fs::rename(&last_path, &undone)
+        .map_err(|e| ExecError::io(&last_path, "mark the repair as undone", e))?;
+    Journal::remove(&journal_path)?;
+    Ok(Undone {
+        venv,
+        backup: backup.dir,
+        safety_backup: Some(safety.dir),
+        restored,
+        recovered: false,
+    })
+}
+
+#[cfg(test)]
+mod tests;
