@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use venvfix::ExitCode;
 use venvfix::check::find_venvs;
 use venvfix::diagnose::{Diagnosis, diagnose};
+use venvfix::execute::{self, ExecError, ExecOptions};
 use venvfix::inventory::{Inventory, InventoryOptions};
 use venvfix::plan::{Action, Allowed, Plan, PlanRequest, PythonRequest, Strategy, plan};
 use venvfix::report::{RepairEntry, RepairReport, shown};
@@ -43,6 +44,16 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
             Some("give the venv directory itself, or a directory that contains venvs"),
         );
         return ExitCode::Error;
+    }
+    let options = match ExecOptions::from_env() {
+        Ok(options) => options,
+        Err(e) => {
+            printer.error(&e.to_string(), Some("set VENVFIX_STATE_DIR to a writable directory"));
+            return ExitCode::Error;
+        }
+    };
+    if !args.dry_run {
+        code = code.worst(recover_interrupted(&venvs, &options, printer));
     }
     let inventory = Inventory::discover(&InventoryOptions::from_env());
     let request = PlanRequest {
@@ -93,7 +104,33 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
             }
         }
     }
-    code = code.worst(apply_all(&items, &inventory, args.json, printer));
+    code = code.worst(apply_all(&items, &inventory, &options, args.json, printer));
+    code
+}
+
+/// Roll back what an interrupted run left, before planning anything (DESIGN.md rule 5).
+fn recover_interrupted(venvs: &[PathBuf], options: &ExecOptions, printer: &Printer) -> ExitCode {
+    let mut code = ExitCode::Success;
+    for venv in venvs {
+        match execute::recover(venv, options) {
+            Ok(None) => {}
+            Ok(Some(recovered)) => {
+                printer.warn(&format!(
+                    "`{}`: rolled back a repair interrupted on {} (pid {})",
+                    venv.display(),
+                    recovered.started_at,
+                    recovered.pid
+                ));
+                for restored in &recovered.restored {
+                    printer.status(&format!("  restored {restored}"));
+                }
+            }
+            Err(e) => {
+                printer.error(&format!("`{}`: {e}", venv.display()), None);
+                code = ExitCode::Error;
+            }
+        }
+    }
     code
 }
 
@@ -388,7 +425,13 @@ fn plan_again(d: &Diagnosis, inventory: &Inventory, request: &PlanRequest) -> Re
 }
 
 /// Apply every plan that has actions; report each outcome.
-fn apply_all(items: &[Item], inventory: &Inventory, json: bool, printer: &Printer) -> ExitCode {
+fn apply_all(
+    items: &[Item],
+    inventory: &Inventory,
+    options: &ExecOptions,
+    json: bool,
+    printer: &Printer,
+) -> ExitCode {
     let mut code = ExitCode::Success;
     let mut entries = Vec::new();
     for item in items {
@@ -420,7 +463,7 @@ fn apply_all(items: &[Item], inventory: &Inventory, json: bool, printer: &Printe
             entries.push(entry(item, outcome, None, None));
             continue;
         }
-        match apply_plan(plan, inventory) {
+        match apply_plan(plan, inventory, options) {
             Ok(backup) => {
                 if !json {
                     printer.status(&format!(
@@ -441,10 +484,17 @@ fn apply_all(items: &[Item], inventory: &Inventory, json: bool, printer: &Printe
                 }
                 entries.push(entry(item, "repaired", Some(&backup), None));
             }
-            Err(e) => {
-                printer.error(&format!("`{}`: {e}", item.path.display()), None);
-                code = code.worst(ExitCode::Problems);
-                entries.push(entry(item, "failed", None, Some(e)));
+            Err(failure) => {
+                printer.error(
+                    &format!("`{}`: {}", item.path.display(), failure.message),
+                    None,
+                );
+                code = code.worst(if failure.refused {
+                    ExitCode::Error
+                } else {
+                    ExitCode::Problems
+                });
+                entries.push(entry(item, "failed", None, Some(failure.message)));
             }
         }
     }
@@ -454,7 +504,22 @@ fn apply_all(items: &[Item], inventory: &Inventory, json: bool, printer: &Printe
     code
 }
 
-/// Apply one plan; the executor lands separately.
-fn apply_plan(_plan: &Plan, _inventory: &Inventory) -> Result<PathBuf, String> {
-    Err("the executor is not wired yet".into())
+/// How applying one plan ended badly: `refused` (locked, stale: exit 2) or not done (exit 1).
+struct ApplyFailure {
+    message: String,
+    refused: bool,
+}
+
+/// Apply one plan with the executor (lock, backup, journal, verify, roll back).
+fn apply_plan(
+    plan: &Plan,
+    inventory: &Inventory,
+    options: &ExecOptions,
+) -> Result<PathBuf, ApplyFailure> {
+    execute::apply(plan, inventory, options)
+        .map(|applied| applied.backup)
+        .map_err(|e| ApplyFailure {
+            refused: matches!(e, ExecError::Locked { .. } | ExecError::Stale { .. }),
+            message: e.to_string(),
+        })
 }
