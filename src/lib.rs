@@ -32,6 +32,7 @@
 pub mod config;
 pub mod exit_code;
 pub mod inventory;
+pub mod scan;
 pub mod version;
 
 pub use exit_code::ExitCode;
