@@ -80,16 +80,11 @@ pub struct InventoryOptions {
 impl InventoryOptions {
     /// Options from the process environment.
     pub fn from_env() -> Self {
-        let search_path = std::env::var_os("VENVFIX_PYTHON_SEARCH_PATH").map(|v| {
-            std::env::split_paths(&v)
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect()
-        });
+        let search_path = std::env::var_os("VENVFIX_PYTHON_SEARCH_PATH")
+            .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect());
         let cache_dir = std::env::var_os("VENVFIX_CACHE_DIR")
             .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("venvfix"))
-            })
+            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("venvfix")))
             .or_else(|| std::env::home_dir().map(|h| h.join(".cache/venvfix")));
         InventoryOptions {
             search_path,
@@ -132,10 +127,7 @@ impl Inventory {
             .collect();
         found.sort_by(|a, b| {
             let exact = |i: &Installation| version.patch.is_some() && i.version == *version;
-            exact(b)
-                .cmp(&exact(a))
-                .then(b.version.cmp(&a.version))
-                .then(a.path.cmp(&b.path))
+            exact(b).cmp(&exact(a)).then(b.version.cmp(&a.version)).then(a.path.cmp(&b.path))
         });
         found
     }
