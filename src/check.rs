@@ -4,14 +4,31 @@
 //! asks the inventory, which may refresh venvfix's own cache and nothing else. One unreadable
 //! venv becomes an error entry; the others are still diagnosed (rule 8).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::diagnose::{Diagnosis, Status, diagnose};
+use crate::diagnose::{Diagnosis, Problem, ProblemKind, Severity, Status, diagnose};
+use crate::execute::{self, ExecOptions};
 use crate::inventory::Inventory;
-use crate::scan::{ScanError, ScanOptions, scan};
+use crate::scan::{ScanError, ScanOptions, ScanProgress, scan};
 use crate::venv::Venv;
+
+/// A path that could not be searched or inspected, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unchecked {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl From<&ScanError> for Unchecked {
+    fn from(e: &ScanError) -> Self {
+        Unchecked {
+            path: e.path().to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+}
 
 /// Everything `check` found.
 #[derive(Debug, Clone, Default)]
@@ -19,7 +36,7 @@ pub struct CheckOutcome {
     /// One diagnosis per venv, sorted by path.
     pub diagnoses: Vec<Diagnosis>,
     /// Paths that could not be searched or inspected.
-    pub errors: Vec<ScanError>,
+    pub errors: Vec<Unchecked>,
 }
 
 impl CheckOutcome {
@@ -34,38 +51,65 @@ impl CheckOutcome {
     }
 }
 
-/// Find the venvs under `paths`.
-pub fn find_venvs(paths: &[PathBuf], options: &ScanOptions) -> (Vec<PathBuf>, Vec<ScanError>) {
-    let report = scan(paths, options);
+/// Find the venvs under `paths`, reporting progress as the walk goes.
+pub fn find_venvs(
+    paths: &[PathBuf],
+    options: &ScanOptions,
+    progress: &(dyn Fn(ScanProgress) + Sync),
+) -> (Vec<PathBuf>, Vec<Unchecked>) {
+    let report = scan(paths, options, progress);
     (
         report.venvs.into_iter().map(|f| f.path).collect(),
-        report.errors,
+        report.errors.iter().map(Unchecked::from).collect(),
     )
 }
 
 /// Inspect and diagnose each venv; `inventory` is asked only if there is a venv to judge.
-pub fn check_venvs(venvs: &[PathBuf], inventory: impl FnOnce() -> Inventory) -> CheckOutcome {
+/// With `state`, a repair interrupted on a venv is reported (its journal is only read).
+pub fn check_venvs(
+    venvs: &[PathBuf],
+    inventory: impl FnOnce() -> Inventory,
+    state: Option<&ExecOptions>,
+) -> CheckOutcome {
     let mut outcome = CheckOutcome::default();
     if venvs.is_empty() {
         return outcome;
     }
     let inventory = inventory();
-    let results: Vec<_> = venvs
+    let results: Vec<Result<Diagnosis, Unchecked>> = venvs
         .par_iter()
         .map(|path| {
-            Venv::inspect(path)
-                .map(|v| diagnose(v, &inventory))
-                .map_err(|e| (path, e))
+            let venv = Venv::inspect(path).map_err(|e| Unchecked {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let mut diagnosis = diagnose(venv, &inventory);
+            if let Some(state) = state {
+                add_interrupted(&mut diagnosis, path, state);
+            }
+            Ok(diagnosis)
         })
         .collect();
     for result in results {
         match result {
             Ok(diagnosis) => outcome.diagnoses.push(diagnosis),
-            Err((path, e)) => outcome.errors.push(ScanError {
-                path: path.clone(),
-                message: e.to_string(),
-            }),
+            Err(unchecked) => outcome.errors.push(unchecked),
         }
     }
     outcome
+}
+
+/// A journal left by a killed repair means the venv may be half-changed.
+fn add_interrupted(diagnosis: &mut Diagnosis, venv: &Path, state: &ExecOptions) {
+    if let Some(pending) = execute::pending(venv, state) {
+        diagnosis.problems.insert(
+            0,
+            Problem {
+                kind: ProblemKind::InterruptedRepair,
+                severity: Severity::Error,
+                message: pending.message(),
+                hint: Some(format!("run `venvfix undo {}`", venv.display())),
+            },
+        );
+    }
 }

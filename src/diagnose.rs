@@ -32,6 +32,8 @@ pub enum ProblemKind {
     StaleHome,
     /// Console scripts' shebangs name another directory: the venv was moved or copied.
     MovedVenv,
+    /// A repair was killed halfway: its journal is still there and the venv may be half-changed.
+    InterruptedRepair,
 }
 
 impl ProblemKind {
@@ -48,6 +50,7 @@ impl ProblemKind {
             ProblemKind::SystemInterpreter => "system-interpreter",
             ProblemKind::StaleHome => "stale-home",
             ProblemKind::MovedVenv => "moved-venv",
+            ProblemKind::InterruptedRepair => "interrupted-repair",
         }
     }
 }

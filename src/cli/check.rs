@@ -5,22 +5,29 @@ use std::path::PathBuf;
 use venvfix::ExitCode;
 use venvfix::check::{CheckOutcome, check_venvs, find_venvs};
 use venvfix::diagnose::{Diagnosis, Severity, Status};
+use venvfix::execute::ExecOptions;
 use venvfix::inventory::{Inventory, InventoryOptions};
 use venvfix::report::CheckReport;
 use venvfix::scan::ScanOptions;
 
 use super::args::CheckArgs;
 use super::printer::{Printer, Style};
+use super::progress::ScanSpinner;
 
 pub fn run(args: &CheckArgs, printer: &Printer) -> ExitCode {
     let (paths, mut code) = resolve_paths(&args.paths, args.known, printer);
     let options = ScanOptions {
         follow_links: args.follow_links,
+        ..ScanOptions::default()
     };
-    let (venvs, scan_errors) = find_venvs(&paths, &options);
+    let spinner = ScanSpinner::new(printer);
+    let (venvs, scan_errors) = find_venvs(&paths, &options, &|p| spinner.update(p));
+    spinner.finish();
+    let state = ExecOptions::from_env().ok();
     let mut outcome = check_venvs(
         &venvs,
         || Inventory::discover(&InventoryOptions::from_env()),
+        state.as_ref(),
     );
     outcome.errors.splice(0..0, scan_errors);
 

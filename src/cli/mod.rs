@@ -6,6 +6,7 @@ pub mod freeze;
 // Until every command is wired, parts of the printer are unused; remove when they all are.
 #[allow(dead_code)]
 pub mod printer;
+pub mod progress;
 pub mod repair;
 pub mod undo;
 

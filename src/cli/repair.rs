@@ -20,6 +20,7 @@ use venvfix::venv::Venv;
 use super::args::{RepairArgs, StrategyChoice};
 use super::check::{print_diagnosis, resolve_paths};
 use super::printer::{Printer, Style};
+use super::progress::ScanSpinner;
 
 /// One venv on its way through the command.
 struct Item {
@@ -33,7 +34,9 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
     if paths.is_empty() {
         return code;
     }
-    let (venvs, scan_errors) = find_venvs(&paths, &ScanOptions::default());
+    let spinner = ScanSpinner::new(printer);
+    let (venvs, scan_errors) = find_venvs(&paths, &ScanOptions::default(), &|p| spinner.update(p));
+    spinner.finish();
     for error in &scan_errors {
         printer.warn(&format!("`{}`: {}", error.path.display(), error.message));
     }

@@ -1,0 +1,54 @@
+//! Progress on stderr for long scans and batches: drawn only on a terminal and never with `-q`.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use venvfix::scan::ScanProgress;
+
+use super::printer::Printer;
+
+/// A spinner counting directories and venvs while a scan walks a tree.
+pub struct ScanSpinner {
+    bar: ProgressBar,
+}
+
+impl ScanSpinner {
+    pub fn new(printer: &Printer) -> Self {
+        let bar = if printer.progress_allowed() {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} searching for venvs: {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        ScanSpinner { bar }
+    }
+
+    /// Update from the scanner's callback (called from its worker threads).
+    pub fn update(&self, progress: ScanProgress) {
+        self.bar.set_message(format!(
+            "{} dirs, {} venvs",
+            progress.dirs_visited, progress.venvs_found
+        ));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// A bar over the venvs of a batch.
+pub fn batch_bar(printer: &Printer, len: usize, what: &str) -> ProgressBar {
+    if !printer.progress_allowed() || len < 2 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{what} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
