@@ -265,7 +265,8 @@ base-executable = /root/.pyenv/versions/3.12.1/bin/python3.12
 
     #[test]
     fn splits_at_the_first_equals_and_lowercases_keys() {
-        let cfg = PyvenvCfg::parse(b"Home=/opt/py\ncommand = /x -m venv --prompt=a=b /v\n").unwrap();
+        let cfg =
+            PyvenvCfg::parse(b"Home=/opt/py\ncommand = /x -m venv --prompt=a=b /v\n").unwrap();
         assert_eq!(cfg.home(), Some("/opt/py"));
         assert_eq!(cfg.get("command"), Some("/x -m venv --prompt=a=b /v"));
     }
@@ -274,19 +275,28 @@ base-executable = /root/.pyenv/versions/3.12.1/bin/python3.12
     fn set_changes_only_that_key_and_keeps_comments() {
         let text = "# made by hand\nhome = /usr/bin\ninclude-system-site-packages = false\nversion=3.8.18\nuv = 0.13.9";
         let mut cfg = PyvenvCfg::parse(text.as_bytes()).unwrap();
-        assert_eq!(cfg.set("home", "/opt/py38/bin").as_deref(), Some("/usr/bin"));
+        assert_eq!(
+            cfg.set("home", "/opt/py38/bin").as_deref(),
+            Some("/usr/bin")
+        );
         assert_eq!(cfg.set("version", "3.8.11").as_deref(), Some("3.8.18"));
         assert_eq!(
             cfg.render(),
             "# made by hand\nhome = /opt/py38/bin\ninclude-system-site-packages = false\nversion=3.8.11\nuv = 0.13.9"
         );
         assert_eq!(cfg.set("executable", "/opt/py38/bin/python3.8"), None);
-        assert!(cfg.render().ends_with("\nexecutable = /opt/py38/bin/python3.8"));
+        assert!(
+            cfg.render()
+                .ends_with("\nexecutable = /opt/py38/bin/python3.8")
+        );
     }
 
     #[test]
     fn rejects_binary_and_non_config_text() {
-        assert_eq!(PyvenvCfg::parse(b"home = /x\n\0\0\x01"), Err(ConfigError::Binary));
+        assert_eq!(
+            PyvenvCfg::parse(b"home = /x\n\0\0\x01"),
+            Err(ConfigError::Binary)
+        );
         assert!(matches!(
             PyvenvCfg::parse(b"home = /x\n\xff\xfe"),
             Err(ConfigError::NotText { offset: 10 })

@@ -45,8 +45,14 @@ mod tests {
 
     #[test]
     fn the_worst_wins() {
-        assert_eq!(ExitCode::Success.worst(ExitCode::Problems), ExitCode::Problems);
+        assert_eq!(
+            ExitCode::Success.worst(ExitCode::Problems),
+            ExitCode::Problems
+        );
         assert_eq!(ExitCode::Error.worst(ExitCode::Problems), ExitCode::Error);
-        assert_eq!(ExitCode::Success.worst(ExitCode::Success), ExitCode::Success);
+        assert_eq!(
+            ExitCode::Success.worst(ExitCode::Success),
+            ExitCode::Success
+        );
     }
 }

@@ -128,9 +128,12 @@ impl PythonVersion {
         let trimmed = trimmed.strip_prefix("Python ").unwrap_or(trimmed);
         let first = trimmed.split_whitespace().next().unwrap_or("");
         // sys.version may carry a `+` for unreleased builds: `3.13.0+`.
-        first.trim_end_matches('+').parse().map_err(|_| VersionError {
-            input: text.trim().to_string(),
-        })
+        first
+            .trim_end_matches('+')
+            .parse()
+            .map_err(|_| VersionError {
+                input: text.trim().to_string(),
+            })
     }
 
     /// Read `#define PY_VERSION "3.8.18"` from the text of a `patchlevel.h`.
@@ -304,7 +307,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "3", "three.eight", "3.8.x", "3.8.18.weird.0", "3..1", "3.8.18rc"] {
+        for bad in [
+            "",
+            "3",
+            "three.eight",
+            "3.8.x",
+            "3.8.18.weird.0",
+            "3..1",
+            "3.8.18rc",
+        ] {
             assert!(bad.parse::<PythonVersion>().is_err(), "{bad:?} parsed");
         }
     }
@@ -312,8 +323,10 @@ mod tests {
     #[test]
     fn parses_sys_version_and_dash_v() {
         assert_eq!(
-            PythonVersion::from_sys_version("3.8.18 (default, May  9 2026, 07:33:04) \n[GCC 12.2.0]")
-                .unwrap(),
+            PythonVersion::from_sys_version(
+                "3.8.18 (default, May  9 2026, 07:33:04) \n[GCC 12.2.0]"
+            )
+            .unwrap(),
             PythonVersion::new(3, 8, 18)
         );
         assert_eq!(
@@ -333,7 +346,10 @@ mod tests {
             PythonVersion::from_patchlevel_h(header),
             Some(PythonVersion::new(3, 11, 7))
         );
-        assert_eq!(PythonVersion::from_patchlevel_h("#define PY_VERSION_HEX 0x030b07f0"), None);
+        assert_eq!(
+            PythonVersion::from_patchlevel_h("#define PY_VERSION_HEX 0x030b07f0"),
+            None
+        );
         assert_eq!(
             PythonVersion::from_lib_dir_name("python3.8"),
             Some(PythonVersion::minor_only(3, 8))
@@ -352,12 +368,21 @@ mod tests {
         assert_eq!(v("3.8.18").matches(&v("3.8.11")), VersionMatch::SameMinor);
         assert_eq!(v("3.8").matches(&v("3.8.11")), VersionMatch::Exact);
         assert_eq!(v("3.8.18").matches(&v("3.9.18")), VersionMatch::Other);
-        assert_eq!(v("3.13.0rc2").matches(&v("3.13.0")), VersionMatch::SameMinor);
+        assert_eq!(
+            v("3.13.0rc2").matches(&v("3.13.0")),
+            VersionMatch::SameMinor
+        );
     }
 
     #[test]
     fn orders_like_semver() {
-        let mut versions = vec![v("3.13.0"), v("3.13.0rc2"), v("3.8.18"), v("3.12"), v("3.12.1")];
+        let mut versions = vec![
+            v("3.13.0"),
+            v("3.13.0rc2"),
+            v("3.8.18"),
+            v("3.12"),
+            v("3.12.1"),
+        ];
         versions.sort();
         let shown: Vec<String> = versions.iter().map(|v| v.to_string()).collect();
         assert_eq!(shown, ["3.8.18", "3.12", "3.12.1", "3.13.0rc2", "3.13.0"]);

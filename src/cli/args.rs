@@ -12,8 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// touching anything, applies it with a backup, and can undo it.
 #[derive(Debug, Parser)]
 #[command(name = "venvfix", version, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 nothing broken / everything asked for was done; \
-1 broken venvs remain or some repairs were not done; 2 usage error, I/O error or refusal.")]
+#[command(
+    after_help = "Exit codes: 0 nothing broken / everything asked for was done; \
+1 broken venvs remain or some repairs were not done; 2 usage error, I/O error or refusal."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod printer;
+pub mod pythons;
 
 use clap::Parser;
 
@@ -25,11 +26,8 @@ pub fn run() -> ExitCode {
     };
     let printer = Printer::new(&cli.global);
     match cli.command {
-        Command::Check(_)
-        | Command::Repair(_)
-        | Command::Undo(_)
-        | Command::Pythons(_)
-        | Command::Freeze(_) => {
+        Command::Pythons(args) => pythons::run(&args, &printer),
+        Command::Check(_) | Command::Repair(_) | Command::Undo(_) | Command::Freeze(_) => {
             printer.error("not implemented yet", None);
             ExitCode::Error
         }
