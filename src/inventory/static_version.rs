@@ -23,8 +23,8 @@ pub struct StaticVersion {
     pub version: PythonVersion,
     /// The installation prefix (the parent of the executable's `bin/`).
     pub prefix: PathBuf,
-    /// The file or dir the version was read from.
-    pub evidence: PathBuf,
+    /// The file or dir the version was read from, for messages.
+    pub evidence: String,
 }
 
 /// Estimate the version of the installation `exe` belongs to, without running it.
@@ -52,7 +52,7 @@ pub fn from_prefix(prefix: &Path, hint: Option<PythonVersion>) -> Option<StaticV
     let found = |version, evidence: PathBuf| StaticVersion {
         version,
         prefix: prefix.to_path_buf(),
-        evidence,
+        evidence: evidence.display().to_string(),
     };
     let lib_dirs = version_dirs(&prefix.join("lib"), hint);
     for (_, dir) in &lib_dirs {
