@@ -376,7 +376,7 @@ mod tests {
 
     #[test]
     fn orders_like_semver() {
-        let mut versions = vec![
+        let mut versions = [
             v("3.13.0"),
             v("3.13.0rc2"),
             v("3.8.18"),

@@ -16,6 +16,20 @@ use super::printer::{Printer, Style};
 pub fn run(args: &PythonsArgs, printer: &Printer) -> ExitCode {
     let mut options = InventoryOptions::from_env();
     options.refresh = args.refresh;
+    match &options.search_path {
+        Some(dirs) => printer.detail(&format!(
+            "searching only `VENVFIX_PYTHON_SEARCH_PATH`: {}",
+            dirs.iter()
+                .map(|d| format!("`{}`", d.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None => printer.detail("searching PATH and the well-known installation places"),
+    }
+    match &options.cache_dir {
+        Some(dir) => printer.detail(&format!("probe cache in `{}`", dir.display())),
+        None => printer.detail("no cache dir (no HOME, XDG_CACHE_HOME or VENVFIX_CACHE_DIR)"),
+    }
     let started = Instant::now();
     let inventory = Inventory::discover(&options);
     let elapsed = started.elapsed();
