@@ -470,3 +470,22 @@ fn an_unusable_cache_dir_is_not_an_error() {
     }
     assert_eq!(runs(&counter), 2, "nothing cached, nothing failed");
 }
+
+#[test]
+fn static_version_agrees_with_the_probe() {
+    let (exe, version) = real_python();
+    let found = venvfix::inventory::static_version(exe).expect("a version from the prefix");
+    assert_eq!(found.prefix, exe.parent().unwrap().parent().unwrap());
+    let probed: venvfix::version::PythonVersion = version.parse().unwrap();
+    assert!(found.version.same_minor(&probed), "{found:?}");
+    if found.evidence.ends_with("patchlevel.h") {
+        assert_eq!(found.version, probed);
+    }
+
+    // A thin copy has no headers: its lib dir names the minor.
+    let tmp = TempDir::new().unwrap();
+    let copy = thin_copy(&tmp.path().join("p"));
+    let found = venvfix::inventory::static_version(&copy.with_file_name("python3")).unwrap();
+    assert_eq!(found.version.short(), probed.short());
+    assert_eq!(found.version.patch, None);
+}
