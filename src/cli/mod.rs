@@ -3,10 +3,9 @@
 pub mod args;
 pub mod check;
 pub mod freeze;
-// Until every command is wired, parts of the printer are unused; remove when they all are.
-#[allow(dead_code)]
 pub mod printer;
 pub mod progress;
+pub mod pythons;
 pub mod repair;
 pub mod undo;
 
@@ -35,10 +34,7 @@ pub fn run() -> ExitCode {
         Command::Check(args) => check::run(&args, &printer),
         Command::Repair(args) => repair::run(&args, &printer),
         Command::Undo(args) => undo::run(&args, &printer),
-        Command::Pythons(_) => {
-            printer.error("not implemented yet", None);
-            ExitCode::Error
-        }
+        Command::Pythons(args) => pythons::run(&args, &printer),
         Command::Freeze(args) => freeze::run(&args, &printer),
     }
 }

@@ -61,10 +61,6 @@ impl Printer {
         self.quiet
     }
 
-    pub fn verbose(&self) -> u8 {
-        self.verbose
-    }
-
     /// Whether progress bars may be drawn (stderr is a terminal and not `-q`).
     pub fn progress_allowed(&self) -> bool {
         !self.quiet && std::io::stderr().is_terminal()
