@@ -519,15 +519,24 @@ fn version_info_like(old: &str, version: &PythonVersion) -> String {
 fn link_actions(venv: &Venv, target: &Installation, to: &Path) -> Vec<Action> {
     let mut actions = Vec::new();
     let bin = venv.root.join("bin");
-    // The entry to point at the base: the existing absolute link, else the name the creator
-    // would have used.
-    let base_name = match venv.base_link() {
-        Some(entry) => entry.name.clone(),
-        None => match venv.creator {
-            Creator::Virtualenv | Creator::Uv => "python".to_string(),
-            _ => format!("python{}", target.version.short()),
-        },
-    };
+    // The entries to point at the base: every link that leads out of bin/ (a hand-made fix
+    // may have added a second one), else the name the creator would have used.
+    let mut base_names: Vec<String> = venv
+        .interpreters
+        .iter()
+        .filter(|i| i.is_absolute_link())
+        .map(|i| i.name.clone())
+        .collect();
+    if base_names.is_empty() {
+        base_names.push(match venv.base_link() {
+            Some(entry) => entry.name.clone(),
+            None => match venv.creator {
+                Creator::Virtualenv | Creator::Uv => "python".to_string(),
+                _ => format!("python{}", target.version.short()),
+            },
+        });
+    }
+    let base_name = base_names[0].clone();
     // Link targets after the change, by entry name, to simulate resolution inside bin/.
     let mut after: BTreeMap<String, Option<PathBuf>> = venv
         .interpreters
@@ -540,18 +549,20 @@ fn link_actions(venv: &Venv, target: &Installation, to: &Path) -> Vec<Action> {
             (i.name.clone(), t)
         })
         .collect();
-    let current = after.get(&base_name).cloned().flatten();
-    if current.as_deref() != Some(to) {
-        actions.push(Action::Symlink {
-            path: venv.relative(&bin.join(&base_name)).to_path_buf(),
-            from: current,
-            to: to.to_path_buf(),
-        });
+    for name in &base_names {
+        let current = after.get(name).cloned().flatten();
+        if current.as_deref() != Some(to) {
+            actions.push(Action::Symlink {
+                path: venv.relative(&bin.join(name)).to_path_buf(),
+                from: current,
+                to: to.to_path_buf(),
+            });
+        }
+        after.insert(name.clone(), Some(to.to_path_buf()));
     }
-    after.insert(base_name.clone(), Some(to.to_path_buf()));
     let names: Vec<String> = after.keys().cloned().collect();
     for name in names {
-        if name == base_name || reaches(&after, &name, &base_name) {
+        if base_names.contains(&name) || base_names.iter().any(|b| reaches(&after, &name, b)) {
             continue;
         }
         let from = after.get(&name).cloned().flatten();
@@ -584,4 +595,76 @@ fn reaches(after: &BTreeMap<String, Option<PathBuf>>, name: &str, goal: &str) ->
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_info_keeps_the_creators_form() {
+        let v = PythonVersion::new(3, 8, 11);
+        assert_eq!(version_info_like("3.8.18.final.0", &v), "3.8.11.final.0");
+        assert_eq!(version_info_like("3.8.18", &v), "3.8.11");
+        assert_eq!(version_info_like("3.8", &v), "3.8");
+        let rc: PythonVersion = "3.13.0rc2".parse().unwrap();
+        assert_eq!(
+            version_info_like("3.13.0.final.0", &rc),
+            "3.13.0.candidate.2"
+        );
+    }
+
+    #[test]
+    fn python_request_is_a_version_or_a_path() {
+        assert_eq!(
+            PythonRequest::parse("3.8"),
+            PythonRequest::Version(PythonVersion::minor_only(3, 8))
+        );
+        assert_eq!(
+            PythonRequest::parse("3.8.11"),
+            PythonRequest::Version(PythonVersion::new(3, 8, 11))
+        );
+        assert_eq!(
+            PythonRequest::parse("/opt/py/bin/python3"),
+            PythonRequest::Path("/opt/py/bin/python3".into())
+        );
+        assert_eq!(
+            PythonRequest::parse("python3.8"),
+            PythonRequest::Path("python3.8".into())
+        );
+    }
+
+    #[test]
+    fn relative_links_are_followed_inside_bin_only() {
+        let after: BTreeMap<String, Option<PathBuf>> = [
+            ("python", Some("python3")),
+            ("python3", Some("python3.8")),
+            ("python3.8", Some("/opt/py/bin/python3.8")),
+            ("python3.9", Some("../other/python3.9")),
+            ("loop", Some("loop")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.map(PathBuf::from)))
+        .collect();
+        assert!(reaches(&after, "python", "python3.8"));
+        assert!(!reaches(&after, "python3.9", "python3.8"));
+        assert!(!reaches(&after, "loop", "python3.8"));
+    }
+
+    #[test]
+    fn homebrew_opt_alias_is_the_stable_link_target() {
+        let installation = Installation {
+            path: "/opt/homebrew/Cellar/python@3.12/3.12.1/bin/python3.12".into(),
+            aliases: vec!["/opt/homebrew/opt/python@3.12/bin/python3.12".into()],
+            version: PythonVersion::new(3, 12, 1),
+            implementation: "cpython".into(),
+            prefix: "/opt/homebrew/Cellar/python@3.12/3.12.1".into(),
+            source: Source::Homebrew,
+            os_managed: true,
+        };
+        assert_eq!(
+            link_target(&installation),
+            PathBuf::from("/opt/homebrew/opt/python@3.12/bin/python3.12")
+        );
+    }
 }

@@ -51,7 +51,10 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
     let options = match ExecOptions::from_env() {
         Ok(options) => options,
         Err(e) => {
-            printer.error(&e.to_string(), Some("set VENVFIX_STATE_DIR to a writable directory"));
+            printer.error(
+                &e.to_string(),
+                Some("set VENVFIX_STATE_DIR to a writable directory"),
+            );
             return ExitCode::Error;
         }
     };
@@ -106,6 +109,10 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
                 return code.worst(ExitCode::Problems);
             }
         }
+    }
+    if args.yes && !args.json && !printer.quiet() {
+        // What is about to change is shown even when nobody is asked.
+        show_plans(&items, false, printer, "planned");
     }
     code = code.worst(apply_all(&items, &inventory, &options, args.json, printer));
     code

@@ -107,7 +107,12 @@ impl TestEnv {
     /// no `PYTHON*` / `VIRTUAL_ENV` from the caller, and `VENVFIX_PYTHON_SEARCH_PATH` set to the
     /// registered dirs (empty when none: then venvfix discovers no Python at all).
     pub fn venvfix(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_venvfix"));
+        assert_cmd::Command::from_std(self.venvfix_std())
+    }
+
+    /// [`TestEnv::venvfix`] as a plain `std::process::Command` (for pseudo-terminals, spawn).
+    pub fn venvfix_std(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_venvfix"));
         cmd.current_dir(&self.root);
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("PYTHON") || key == "VIRTUAL_ENV" {
