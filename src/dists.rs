@@ -12,7 +12,7 @@
 use std::fmt;
 use std::fs;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -583,8 +583,8 @@ fn read_egg_link(site: &Path, link: &Path) -> Result<Distribution, DistWarning> 
         site.join(egg_path)
     };
     let project = match lines.next().filter(|l| !l.is_empty()) {
-        Some(back) => normalize_lexically(&egg_path.join(back)),
-        None => normalize_lexically(&egg_path),
+        Some(back) => crate::links::normalize(&egg_path.join(back)),
+        None => crate::links::normalize(&egg_path),
     };
     let link_stem = link
         .file_stem()
@@ -641,22 +641,6 @@ fn read_egg_link(site: &Path, link: &Path) -> Result<Distribution, DistWarning> 
     })
 }
 
-/// Resolve `.` and `..` without touching the filesystem (the project may be gone).
-fn normalize_lexically(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
 
 /// The header block of a core-metadata file (`METADATA`, `PKG-INFO`): RFC 822 style lines up
 /// to the first blank line; the description body after it is never read as headers.
@@ -1100,11 +1084,11 @@ mod tests {
     #[test]
     fn lexical_normalization_keeps_missing_paths() {
         assert_eq!(
-            normalize_lexically(Path::new("/p/src/../")),
+            crate::links::normalize(Path::new("/p/src/../")),
             PathBuf::from("/p")
         );
         assert_eq!(
-            normalize_lexically(Path::new("/p/./x")),
+            crate::links::normalize(Path::new("/p/./x")),
             PathBuf::from("/p/x")
         );
     }
