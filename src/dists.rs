@@ -641,7 +641,6 @@ fn read_egg_link(site: &Path, link: &Path) -> Result<Distribution, DistWarning> 
     })
 }
 
-
 /// The header block of a core-metadata file (`METADATA`, `PKG-INFO`): RFC 822 style lines up
 /// to the first blank line; the description body after it is never read as headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

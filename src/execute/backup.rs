@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ExecError;
 use super::state::{
-    compact_now, fnv1a64, remove_leftover, rfc3339_now, sync_dir, temp_beside, unique_dir,
-    write_json,
+    compact_now, fnv1a64, remove_leftover, replace_file_atomically, rfc3339_now, sync_dir,
+    temp_beside, unique_dir, write_json,
 };
 
 /// What one entry was when it was backed up.
@@ -444,41 +444,17 @@ pub fn replace_with_copy(
     expect_hash: Option<&str>,
 ) -> Result<(), ExecError> {
     refuse_directory(path, "replace with a file")?;
-    let temp = temp_beside(path);
-    remove_leftover(&temp)?;
-    let result = (|| {
+    replace_file_atomically(path, mode, |output, temp| {
         let mut input = open_nofollow(source)?;
-        let mut output = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(|e| ExecError::io(&temp, "create a temp file", e))?;
-        let (_, hash) = copy_hashing(&mut input, &mut output, source, &temp)?;
-        if let Some(expected) = expect_hash
-            && hash != expected
-        {
-            return Err(ExecError::Corrupt {
+        let (_, hash) = copy_hashing(&mut input, output, source, temp)?;
+        match expect_hash {
+            Some(expected) if hash != expected => Err(ExecError::Corrupt {
                 path: source.to_path_buf(),
                 why: format!("the saved copy hashes to {hash}, the manifest says {expected}"),
-            });
+            }),
+            _ => Ok(()),
         }
-        output
-            .set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(|e| ExecError::io(&temp, "set the mode of a temp file", e))?;
-        output
-            .sync_all()
-            .map_err(|e| ExecError::io(&temp, "fsync a temp file", e))?;
-        fs::rename(&temp, path).map_err(|e| ExecError::io(path, "rename a temp file over", e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result?;
-    if let Some(parent) = path.parent() {
-        sync_dir(parent);
-    }
-    Ok(())
+    })
 }
 
 /// Remove a file or link that was absent before; a directory is refused.

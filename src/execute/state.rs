@@ -192,9 +192,14 @@ pub fn remove_leftover(path: &Path) -> Result<(), ExecError> {
     }
 }
 
-/// Write `bytes` to `path` atomically: a temp file beside it with `mode`, fsync, rename, fsync
-/// of the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ExecError> {
+/// Replace `path` atomically with a new file: a temp file is created beside it, `fill` writes
+/// it, it gets `mode`, is fsynced and renamed over `path`, then the directory is fsynced. On any
+/// failure the temp file is removed and `path` is untouched.
+pub fn replace_file_atomically(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut File, &Path) -> Result<(), ExecError>,
+) -> Result<(), ExecError> {
     use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::fs::PermissionsExt;
     let temp = temp_beside(path);
@@ -203,14 +208,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ExecErro
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(mode)
+            .mode(0o600)
             .open(&temp)
             .map_err(|e| ExecError::io(&temp, "create a temp file", e))?;
-        // The umask may have cut bits from `mode`.
+        fill(&mut file, &temp)?;
+        // Set after writing: the umask may have cut bits from a creation mode.
         file.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(|e| ExecError::io(&temp, "set the mode of a temp file", e))?;
-        file.write_all(bytes)
-            .map_err(|e| ExecError::io(&temp, "write a temp file", e))?;
         file.sync_all()
             .map_err(|e| ExecError::io(&temp, "fsync a temp file", e))?;
         fs::rename(&temp, path).map_err(|e| ExecError::io(path, "rename a temp file over", e))
@@ -223,6 +227,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ExecErro
         sync_dir(parent);
     }
     Ok(())
+}
+
+/// Write `bytes` to `path` atomically with `mode` (see [`replace_file_atomically`]).
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ExecError> {
+    replace_file_atomically(path, mode, |file, temp| {
+        file.write_all(bytes)
+            .map_err(|e| ExecError::io(temp, "write a temp file", e))
+    })
 }
 
 /// Serialize `value` as pretty JSON and write it atomically (mode 0o644).
