@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Generate a synthetic projects tree for scripts/bench-scan.sh.
 
-usage: gen-scan-tree.py DEST [--projects N]
+usage: gen-scan-tree.py DEST [--projects N] [--shebangs]
 
 DEST/work/group-G/proj-NNNN/ holds, per project: sources in nested packages, a `.git` with an
 object fan-out (objects/00..ff), a `.venv` (every project), `.tox/py311` + `.tox/py312`
 (every 10th), `.nox/tests` (every 15th), and a deep `node_modules` (every 4th). Each venv has a
 realistic layout (`pyvenv.cfg`, `bin/` links, `lib64 -> lib`, thousands of entries in
 `lib/python3.11/site-packages`); every 5th venv is broken (dangling `bin/python`). Files are
-empty: only the directory structure matters to a scanner.
+empty: only the directory structure matters to a scanner. With --shebangs (for
+scripts/bench-check.sh) the scripts in each venv's `bin/` start with `#!<venv>/bin/python`, as
+pip writes them, because `venvfix check` reads them to notice moved venvs.
 
 Deterministic. Writes into DEST.tmp and renames to DEST when done; DEST/.bench-venvs holds the
 numbers of venvs and entries generated (`venvs=N`, `entries=N` lines). Prints that number and the number of entries.
@@ -109,6 +111,11 @@ def node_modules(proj, packages):
             files(f, [f"g{k}.js" for k in range(4)])
 
 
+SHEBANGS = False
+# (DEST.tmp, DEST): shebangs name where the venv will be after the final rename.
+RENAME = ("", "")
+
+
 def venv(path, broken, packages):
     mkdir(path)
     home = "/opt/python-3.8.11/bin" if broken else "/usr/bin"
@@ -121,8 +128,12 @@ def venv(path, broken, packages):
     link(os.path.join(home, "python3"), os.path.join(b, "python"))
     link("python", os.path.join(b, "python3"))
     link("python", os.path.join(b, "python3.11"))
-    files(b, ["activate", "activate.csh", "activate.fish", "Activate.ps1", "pip", "pip3", "pip3.11"])
-    files(b, [f"console-script-{k}" for k in range(8)])
+    files(b, ["activate", "activate.csh", "activate.fish", "Activate.ps1"])
+    scripts = ["pip", "pip3", "pip3.11"] + [f"console-script-{k}" for k in range(8)]
+    final = RENAME[1] + path[len(RENAME[0]) :]
+    shebang = f"#!{final}/bin/python\n# -*- coding: utf-8 -*-\nimport sys\n".encode()
+    for name in scripts:
+        touch(os.path.join(b, name), shebang if SHEBANGS else b"")
     mkdir(os.path.join(path, "include"))
     lib = os.path.join(path, "lib")
     mkdir(lib)
@@ -148,7 +159,11 @@ def venv(path, broken, packages):
 
 
 def main():
+    global SHEBANGS, RENAME
     args = sys.argv[1:]
+    if "--shebangs" in args:
+        args.remove("--shebangs")
+        SHEBANGS = True
     projects = 300
     if "--projects" in args:
         k = args.index("--projects")
@@ -161,6 +176,7 @@ def main():
     if os.path.exists(tmp):
         sys.exit(f"{tmp} exists (an interrupted run?): remove it first")
     os.makedirs(tmp)
+    RENAME = (tmp, dest)
     work = os.path.join(tmp, "work")
     mkdir(work)
     venvs = 0

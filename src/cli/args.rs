@@ -59,13 +59,23 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Text output: every venv with a problem is printed with its problems and \
+hints; healthy venvs are counted in the summary and listed only with -v (or when only one venv \
+was checked). With -q only broken venvs are printed, without hints or summary. Unreadable \
+directories are warnings on stderr naming the directory.\n\n\
+Exit codes: 0 nothing broken; 1 broken venvs found; 2 a path does not exist or a directory or \
+venv could not be read (the rest is still checked)."
+)]
 pub struct CheckArgs {
     /// Venvs, or directories to search for venvs (default: the current directory).
     pub paths: Vec<PathBuf>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Also check the well-known homes of venvs (~/.virtualenvs, pipx, poetry, pipenv, ...).
+    /// Also check the well-known homes of venvs: virtualenvwrapper and pipenv ($WORKON_HOME or
+    /// ~/.virtualenvs), pipx, poetry, hatch, uv tools, pyenv-virtualenv. With no PATH, only
+    /// those. Homes that do not exist are skipped.
     #[arg(long)]
     pub known: bool,
     /// Follow symlinked directories while searching (loops are detected).
@@ -84,9 +94,23 @@ pub enum StrategyChoice {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Over many venvs: every venv is planned first, then one table shows \
+each venv that needs a repair (problems, strategy, target); healthy venvs are counted, and the \
+details of each plan are shown with -v. One question applies them all (`--yes` skips it); \
+repairs run in parallel, each venv under its own lock and backup, and one failure never stops \
+the others. A progress bar is drawn on a terminal (not with -q).\n\n\
+Exit codes: 0 everything asked for was done; 1 some venvs were not repaired (skipped, failed, \
+or cancelled); 2 usage error, a venv locked by another venvfix, or no terminal to ask and no \
+`--yes` (nothing is changed)."
+)]
 pub struct RepairArgs {
     /// Venvs, or directories to search for venvs (default: the current directory).
     pub paths: Vec<PathBuf>,
+    /// Also repair venvs in the well-known homes of venvs (see `venvfix check --help`). With
+    /// no PATH, only those.
+    #[arg(long)]
+    pub known: bool,
     /// Print the plan and change nothing (exit 0 if it would fix everything, else 1).
     #[arg(long)]
     pub dry_run: bool,

@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 
 use venvfix::ExitCode;
-use venvfix::check::{CheckOutcome, check_venvs, find_venvs};
+use venvfix::check::{CheckOutcome, Unchecked, check_venvs, find_venvs};
 use venvfix::diagnose::{Diagnosis, Severity, Status};
 use venvfix::execute::ExecOptions;
 use venvfix::inventory::{Inventory, InventoryOptions};
 use venvfix::report::CheckReport;
-use venvfix::scan::ScanOptions;
+use venvfix::scan::{ScanOptions, known_homes};
 
 use super::args::CheckArgs;
 use super::printer::{Printer, Style};
@@ -20,15 +20,36 @@ pub fn run(args: &CheckArgs, printer: &Printer) -> ExitCode {
         follow_links: args.follow_links,
         ..ScanOptions::default()
     };
+    let started = std::time::Instant::now();
     let spinner = ScanSpinner::new(printer);
     let (venvs, scan_errors) = find_venvs(&paths, &options, &|p| spinner.update(p));
     spinner.finish();
+    printer.detail(&format!(
+        "scan: {} venvs in {:.0?}",
+        venvs.len(),
+        started.elapsed()
+    ));
+    let started = std::time::Instant::now();
     let state = ExecOptions::from_env().ok();
     let mut outcome = check_venvs(
         &venvs,
-        || Inventory::discover(&InventoryOptions::from_env()),
+        || {
+            let started = std::time::Instant::now();
+            let inventory = Inventory::discover(&InventoryOptions::from_env());
+            printer.detail(&format!(
+                "inventory: {} Pythons in {:.0?}",
+                inventory.pythons.len(),
+                started.elapsed()
+            ));
+            inventory
+        },
         state.as_ref(),
     );
+    printer.detail(&format!(
+        "inspect and diagnose: {} venvs in {:.0?}",
+        venvs.len(),
+        started.elapsed()
+    ));
     outcome.errors.splice(0..0, scan_errors);
 
     if args.json {
@@ -37,20 +58,36 @@ pub fn run(args: &CheckArgs, printer: &Printer) -> ExitCode {
         print_text(&outcome, printer);
     }
     for error in &outcome.errors {
-        printer.warn(&format!("`{}`: {}", error.path.display(), error.message));
+        warn_unchecked(error, printer);
     }
     let (_, _, broken) = outcome.summary();
     if broken > 0 {
         code = code.worst(ExitCode::Problems);
     }
+    // Part of the tree could not be read: "nothing broken" cannot be claimed (DESIGN.md: an
+    // I/O error is exit 2), but everything readable was still checked and reported.
+    if !outcome.errors.is_empty() {
+        code = code.worst(ExitCode::Error);
+    }
     code
 }
 
-/// The paths to search: the user's, the well-known homes with `--known`, else `.`.
-/// A named path that does not exist is an error (exit 2) but the others are still checked.
+/// A directory or venv that could not be read, as a warning naming it (once).
+pub fn warn_unchecked(error: &Unchecked, printer: &Printer) {
+    let shown = format!("`{}`", error.path.display());
+    if error.message.contains(&shown) {
+        printer.warn(&error.message);
+    } else {
+        printer.warn(&format!("{shown}: {}", error.message));
+    }
+}
+
+/// The paths to search: the user's, plus the well-known homes with `--known`; `.` when neither.
+/// A named path that does not exist is an error (exit 2) but the others are still checked; a
+/// well-known home that does not exist is simply skipped.
 pub fn resolve_paths(
     given: &[PathBuf],
-    _known: bool,
+    known: bool,
     printer: &Printer,
 ) -> (Vec<PathBuf>, ExitCode) {
     let mut code = ExitCode::Success;
@@ -66,21 +103,45 @@ pub fn resolve_paths(
             paths.push(path.clone());
         }
     }
-    if given.is_empty() {
+    if known {
+        let homes = known_homes();
+        if homes.is_empty() {
+            printer.detail("--known: none of the well-known homes of venvs exists here");
+        }
+        for home in homes {
+            printer.detail(&format!("--known: searching `{}`", home.display()));
+            paths.push(home);
+        }
+    } else if given.is_empty() {
         paths.push(PathBuf::from("."));
     }
     (paths, code)
 }
 
+/// Readable for one venv and for a tree of hundreds: venvs with a problem in full, healthy ones
+/// counted (listed with `-v`, or when only one venv was checked); with `-q`, broken ones only.
 fn print_text(outcome: &CheckOutcome, printer: &Printer) {
+    let list_healthy = printer.verbose() || outcome.diagnoses.len() == 1;
     for diagnosis in &outcome.diagnoses {
-        print_diagnosis(diagnosis, printer);
+        let shown = match diagnosis.status() {
+            Status::Broken => true,
+            Status::Warning => !printer.quiet(),
+            Status::Ok => list_healthy && !printer.quiet(),
+        };
+        if shown {
+            print_diagnosis(diagnosis, printer);
+        }
     }
     let (ok, warning, broken) = outcome.summary();
     let total = ok + warning + broken;
     let noun = if total == 1 { "venv" } else { "venvs" };
+    let unlisted = if ok > 0 && !list_healthy {
+        " (healthy venvs are listed with -v)"
+    } else {
+        ""
+    };
     printer.status(&format!(
-        "{total} {noun} checked: {ok} ok, {warning} with warnings, {broken} broken"
+        "{total} {noun} checked: {ok} ok, {warning} with warnings, {broken} broken{unlisted}"
     ));
     if broken > 0 && !printer.quiet() {
         printer.hint("`venvfix repair PATH --dry-run` shows the fix without changing anything");
@@ -119,6 +180,7 @@ pub fn print_diagnosis(d: &Diagnosis, printer: &Printer) {
         ));
         if let Some(hint) = &problem.hint
             && problem.severity != Severity::Info
+            && !printer.quiet()
         {
             printer.out(&format!(
                 "        {}: {hint}",

@@ -61,6 +61,11 @@ impl Printer {
         self.quiet
     }
 
+    /// Whether `-v` was given (and not `-q`): list healthy venvs and every plan's details.
+    pub fn verbose(&self) -> bool {
+        self.verbose > 0 && !self.quiet
+    }
+
     /// Whether progress bars may be drawn (stderr is a terminal and not `-q`).
     pub fn progress_allowed(&self) -> bool {
         !self.quiet && std::io::stderr().is_terminal()

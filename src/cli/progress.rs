@@ -48,7 +48,7 @@ pub fn batch_bar(printer: &Printer, len: usize, what: &str) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template(&format!("{what} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"))
+        ProgressStyle::with_template(&format!("{what} [{{bar:30}}] {{pos}}/{{len}} {{wide_msg}}"))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar

@@ -7,9 +7,11 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use venvfix::ExitCode;
 use venvfix::check::find_venvs;
-use venvfix::diagnose::{Diagnosis, diagnose};
+use venvfix::diagnose::{Diagnosis, Severity, Status, diagnose};
 use venvfix::execute::{self, ExecError, ExecOptions};
 use venvfix::inventory::{Inventory, InventoryOptions};
 use venvfix::plan::{Action, Allowed, Plan, PlanRequest, PythonRequest, Strategy, plan};
@@ -18,9 +20,9 @@ use venvfix::scan::ScanOptions;
 use venvfix::venv::Venv;
 
 use super::args::{RepairArgs, StrategyChoice};
-use super::check::{print_diagnosis, resolve_paths};
+use super::check::{print_diagnosis, resolve_paths, warn_unchecked};
 use super::printer::{Printer, Style};
-use super::progress::ScanSpinner;
+use super::progress::{ScanSpinner, batch_bar};
 
 /// One venv on its way through the command.
 struct Item {
@@ -29,18 +31,37 @@ struct Item {
     plan: Result<Plan, String>,
 }
 
+impl Item {
+    /// Nothing to show in a batch: no problem above a note, and nothing to apply.
+    fn is_healthy(&self) -> bool {
+        self.diagnosis
+            .as_ref()
+            .is_some_and(|d| d.status() == Status::Ok)
+            && self.plan.as_ref().is_ok_and(Plan::is_empty)
+    }
+}
+
 pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
-    let (paths, mut code) = resolve_paths(&args.paths, false, printer);
+    let (paths, mut code) = resolve_paths(&args.paths, args.known, printer);
     if paths.is_empty() {
+        if code == ExitCode::Success {
+            printer.status("no venv found: none of the well-known homes of venvs exists here");
+        }
         return code;
     }
     let spinner = ScanSpinner::new(printer);
     let (venvs, scan_errors) = find_venvs(&paths, &ScanOptions::default(), &|p| spinner.update(p));
     spinner.finish();
     for error in &scan_errors {
-        printer.warn(&format!("`{}`: {}", error.path.display(), error.message));
+        warn_unchecked(error, printer);
+        // Part of the tree was not searched, so not everything asked for can have been done.
+        code = code.worst(ExitCode::Error);
     }
     if venvs.is_empty() {
+        if args.paths.is_empty() && args.known {
+            printer.status("no venv found in the well-known homes of venvs");
+            return code;
+        }
         let shown: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
         printer.error(
             &format!("no venv found in {}", shown.join(", ")),
@@ -61,6 +82,8 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
     if !args.dry_run {
         code = code.worst(recover_interrupted(&venvs, &options, printer));
     }
+    // Discovered once for the whole batch: every venv is diagnosed and planned against it, and
+    // the executor and the prompt reuse it (each distinct interpreter is probed once, cached).
     let inventory = Inventory::discover(&InventoryOptions::from_env());
     let request = PlanRequest {
         allowed: match args.strategy {
@@ -73,7 +96,7 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
         offline: args.offline,
     };
     let mut items: Vec<Item> = venvs
-        .iter()
+        .par_iter()
         .map(|path| prepare(path, &inventory, &request))
         .collect();
 
@@ -102,13 +125,16 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
             );
             return ExitCode::Error;
         }
-        match ask(&mut items, printer) {
+        match ask(&mut items, &inventory, printer) {
             Some(true) => {}
             Some(false) | None => {
                 printer.status("cancelled: nothing was changed");
                 return code.worst(ExitCode::Problems);
             }
         }
+    } else if !args.json && items.len() > 1 && !printer.quiet() {
+        // `--yes` over a tree: still show what is about to happen, in one table.
+        show_plans(&items, false, printer, "planned");
     }
     if args.yes && !args.json && !printer.quiet() {
         // What is about to change is shown even when nobody is asked.
@@ -180,6 +206,10 @@ fn dry_run(items: &[Item], json: bool, printer: &Printer) -> ExitCode {
 }
 
 /// Print every plan (text or JSON) with the given outcome.
+///
+/// Text for one venv: its diagnosis and plan in full. For many: one table of the venvs that need
+/// something, healthy ones counted; each diagnosis and plan in full only with `-v`, so a tree of
+/// fifty venvs stays readable.
 fn show_plans(items: &[Item], json: bool, printer: &Printer, outcome: &'static str) {
     if json {
         let venvs = items
@@ -189,17 +219,52 @@ fn show_plans(items: &[Item], json: bool, printer: &Printer, outcome: &'static s
         printer.json(&RepairReport { venvs });
         return;
     }
-    if items.len() > 1 {
-        print_table(items, printer);
+    if let [item] = items {
+        print_details(item, printer);
+        return;
     }
-    for item in items {
-        if let Some(d) = &item.diagnosis {
-            print_diagnosis(d, printer);
+    let listed: Vec<&Item> = items
+        .iter()
+        .filter(|i| printer.verbose() || !i.is_healthy())
+        .collect();
+    if !listed.is_empty() {
+        print_table(&listed, printer);
+    }
+    let healthy = items.iter().filter(|i| i.is_healthy()).count();
+    let to_repair = items
+        .iter()
+        .filter(|i| i.plan.as_ref().is_ok_and(|p| !p.is_empty()))
+        .count();
+    let left = items.len() - healthy - to_repair;
+    let mut summary = format!(
+        "{} venvs: {to_repair} to repair, {left} left as they are, {healthy} healthy",
+        items.len()
+    );
+    if printer.verbose() {
+        printer.out(&summary);
+        printer.out("");
+        for item in &listed {
+            print_details(item, printer);
         }
-        match &item.plan {
-            Ok(plan) => print_plan(plan, printer),
-            Err(e) => printer.out(&format!("  cannot plan `{}`: {e}", item.path.display())),
+    } else {
+        if healthy > 0 {
+            summary.push_str(" (not listed)");
         }
+        printer.out(&summary);
+        if !printer.quiet() {
+            printer.hint("`-v` shows each venv's problems and the changes of each plan");
+        }
+    }
+}
+
+/// One venv in full: its diagnosis, then its plan.
+fn print_details(item: &Item, printer: &Printer) {
+    if let Some(d) = &item.diagnosis {
+        print_diagnosis(d, printer);
+    }
+    match &item.plan {
+        Ok(plan) => print_plan(plan, printer),
+        Err(e) => printer.out(&format!("  cannot plan `{}`: {e}", item.path.display())),
     }
 }
 
@@ -304,8 +369,8 @@ pub fn describe_action(action: &Action) -> String {
     }
 }
 
-/// One line per venv: venv, problems, strategy, target.
-fn print_table(items: &[Item], printer: &Printer) {
+/// One line per venv: venv, problems, strategy, target (or why there is none).
+fn print_table(items: &[&Item], printer: &Printer) {
     let rows: Vec<[String; 4]> = items
         .iter()
         .map(|item| {
@@ -313,12 +378,13 @@ fn print_table(items: &[Item], printer: &Printer) {
                 .diagnosis
                 .as_ref()
                 .map(|d| {
-                    let kinds: Vec<&str> = d
+                    let mut kinds: Vec<&str> = d
                         .problems
                         .iter()
-                        .filter(|p| p.severity != venvfix::diagnose::Severity::Info)
+                        .filter(|p| p.severity != Severity::Info)
                         .map(|p| p.kind.id())
                         .collect();
+                    kinds.dedup();
                     if kinds.is_empty() {
                         "-".to_string()
                     } else {
@@ -327,14 +393,15 @@ fn print_table(items: &[Item], printer: &Printer) {
                 })
                 .unwrap_or_else(|| "unreadable".into());
             let (strategy, target) = match &item.plan {
-                Ok(plan) => (
-                    plan.strategy.as_str().to_string(),
-                    plan.target
-                        .as_ref()
-                        .map(|t| format!("{} {}", t.version, t.path.display()))
-                        .unwrap_or_else(|| "-".into()),
-                ),
-                Err(_) => ("failed".into(), "-".into()),
+                Ok(plan) => match &plan.target {
+                    Some(t) if !plan.is_empty() => (
+                        plan.strategy.as_str().to_string(),
+                        format!("{} `{}`", t.version, t.path.display()),
+                    ),
+                    _ if plan.fixes_everything() => ("none".into(), plan.reason.clone()),
+                    _ => ("skip".into(), plan.reason.clone()),
+                },
+                Err(e) => ("fail".into(), e.clone()),
             };
             [item.path.display().to_string(), problems, strategy, target]
         })
@@ -362,12 +429,11 @@ fn print_table(items: &[Item], printer: &Printer) {
     for row in &rows {
         printer.out(&line(row));
     }
-    printer.out("");
 }
 
 /// Show the plans and ask. For one venv: apply, pick another candidate, or cancel. For many:
 /// one confirmation for all. `None` when the prompt itself failed (closed terminal).
-fn ask(items: &mut [Item], printer: &Printer) -> Option<bool> {
+fn ask(items: &mut [Item], inventory: &Inventory, printer: &Printer) -> Option<bool> {
     show_plans(items, false, printer, "planned");
     let theme = dialoguer::theme::SimpleTheme;
     let applicable: Vec<usize> = items
@@ -410,12 +476,11 @@ fn ask(items: &mut [Item], printer: &Printer) -> Option<bool> {
         if picked > 0 {
             let alt = plan.alternatives[picked - 1].target.path.clone();
             let diagnosis = item.diagnosis.as_ref()?;
-            let inventory = Inventory::discover(&InventoryOptions::from_env());
             let request = PlanRequest {
                 python: Some(PythonRequest::Path(alt)),
                 ..PlanRequest::default()
             };
-            item.plan = plan_again(diagnosis, &inventory, &request);
+            item.plan = plan_again(diagnosis, inventory, &request);
             if let Ok(plan) = &item.plan {
                 print_plan(plan, printer);
             }
@@ -434,7 +499,20 @@ fn plan_again(d: &Diagnosis, inventory: &Inventory, request: &PlanRequest) -> Re
     plan(d, inventory, request).map_err(|e| e.to_string())
 }
 
-/// Apply every plan that has actions; report each outcome.
+/// How one venv of the batch ended.
+enum Outcome {
+    Repaired(PathBuf),
+    Unchanged,
+    Skipped,
+    Failed { message: String, refused: bool },
+}
+
+/// Apply every plan that has actions, in parallel where it is safe; report each outcome, then
+/// one summary line. A failure is reported and the others go on (DESIGN.md rule 8).
+///
+/// Relinks and config updates run in parallel: each touches only its own venv, under its own
+/// lock, backup and journal (the executor's job). Recreates run one at a time after them: they
+/// run installers that download, build and share caches.
 fn apply_all(
     items: &[Item],
     inventory: &Inventory,
@@ -442,74 +520,135 @@ fn apply_all(
     json: bool,
     printer: &Printer,
 ) -> ExitCode {
-    let mut code = ExitCode::Success;
-    let mut entries = Vec::new();
-    for item in items {
+    let runnable = |i: &Item| i.plan.as_ref().is_ok_and(|p| !p.is_empty());
+    let bar = batch_bar(
+        printer,
+        items.iter().filter(|i| runnable(i)).count(),
+        "repairing",
+    );
+    let run_one = |item: &Item| -> Outcome {
         let plan = match &item.plan {
             Ok(plan) => plan,
             Err(e) => {
-                printer.error(&format!("`{}`: {e}", item.path.display()), None);
-                entries.push(entry(item, "failed", None, Some(e.clone())));
-                code = code.worst(ExitCode::Problems);
-                continue;
+                return Outcome::Failed {
+                    message: e.clone(),
+                    refused: false,
+                };
             }
         };
         if plan.is_empty() {
-            let outcome = if plan.fixes_everything() {
-                "unchanged"
+            return if plan.fixes_everything() {
+                Outcome::Unchanged
             } else {
-                "skipped"
+                Outcome::Skipped
             };
-            if outcome == "skipped" {
-                code = code.worst(ExitCode::Problems);
-            }
-            if !json {
-                printer.status(&format!(
-                    "{}: {outcome} ({})",
-                    item.path.display(),
-                    plan.reason
-                ));
-            }
-            entries.push(entry(item, outcome, None, None));
-            continue;
         }
-        match apply_plan(plan, inventory, options) {
-            Ok(backup) => {
+        bar.set_message(item.path.display().to_string());
+        let outcome = match apply_plan(plan, inventory, options) {
+            Ok(backup) => Outcome::Repaired(backup),
+            Err(failure) => Outcome::Failed {
+                message: failure.message,
+                refused: failure.refused,
+            },
+        };
+        bar.inc(1);
+        outcome
+    };
+    let is_recreate = |i: &Item| {
+        i.plan
+            .as_ref()
+            .is_ok_and(|p| p.strategy == Strategy::Recreate)
+    };
+    let mut outcomes: Vec<Option<Outcome>> = items
+        .par_iter()
+        .map(|item| (!is_recreate(item)).then(|| run_one(item)))
+        .collect();
+    for (item, outcome) in items.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_none() {
+            *outcome = Some(run_one(item));
+        }
+    }
+    bar.finish_and_clear();
+
+    let batch = items.len() > 1;
+    let mut code = ExitCode::Success;
+    let mut counts = [0usize; 4];
+    let mut entries = Vec::new();
+    for (item, outcome) in items.iter().zip(outcomes.into_iter().flatten()) {
+        let path = item.path.display();
+        let reason = || {
+            item.plan
+                .as_ref()
+                .map(|p| p.reason.clone())
+                .unwrap_or_default()
+        };
+        match outcome {
+            Outcome::Repaired(backup) => {
+                counts[0] += 1;
+                let Ok(plan) = &item.plan else { continue };
+                let target = plan
+                    .target
+                    .as_ref()
+                    .map(|t| format!(" to Python {}", t.version))
+                    .unwrap_or_default();
+                let repaired = printer.paint_err(Style::Green, "repaired");
+                let what = format!("{repaired} {path}: {}{target}", plan.strategy.as_str());
+                let undo = format!(
+                    "backup in `{}` (`venvfix undo {path}` restores it)",
+                    backup.display()
+                );
                 if !json {
-                    printer.status(&format!(
-                        "{} {}: {} to Python {}; backup in `{}` (`venvfix undo {}` restores it)",
-                        printer.paint_err(Style::Green, "repaired"),
-                        item.path.display(),
-                        plan.strategy.as_str(),
-                        plan.target
-                            .as_ref()
-                            .map(|t| t.version.to_string())
-                            .unwrap_or_default(),
-                        backup.display(),
-                        item.path.display()
-                    ));
+                    if batch {
+                        printer.status(&what);
+                        printer.detail(&format!("    {undo}"));
+                    } else {
+                        printer.status(&format!("{what}; {undo}"));
+                    }
                 }
                 if !plan.fixes_everything() {
                     code = code.worst(ExitCode::Problems);
                 }
                 entries.push(entry(item, "repaired", Some(&backup), None));
             }
-            Err(failure) => {
-                printer.error(
-                    &format!("`{}`: {}", item.path.display(), failure.message),
-                    None,
-                );
-                code = code.worst(if failure.refused {
+            Outcome::Unchanged => {
+                counts[1] += 1;
+                if !json && (!batch || printer.verbose()) {
+                    printer.status(&format!("unchanged {path}: {}", reason()));
+                }
+                entries.push(entry(item, "unchanged", None, None));
+            }
+            Outcome::Skipped => {
+                counts[2] += 1;
+                code = code.worst(ExitCode::Problems);
+                if !json {
+                    let skipped = printer.paint_err(Style::Yellow, "skipped");
+                    printer.status(&format!("{skipped} {path}: {}", reason()));
+                }
+                entries.push(entry(item, "skipped", None, None));
+            }
+            Outcome::Failed { message, refused } => {
+                counts[3] += 1;
+                printer.error(&format!("`{path}`: {message}"), None);
+                code = code.worst(if refused {
                     ExitCode::Error
                 } else {
                     ExitCode::Problems
                 });
-                entries.push(entry(item, "failed", None, Some(failure.message)));
+                entries.push(entry(item, "failed", None, Some(message)));
             }
         }
     }
     if json {
         printer.json(&RepairReport { venvs: entries });
+    }
+    if batch && !json {
+        let [repaired, unchanged, skipped, failed] = counts;
+        printer.status(&format!(
+            "repaired {repaired}, unchanged {unchanged}, skipped {skipped}, failed {failed}"
+        ));
+        if repaired > 0 {
+            printer.hint("`venvfix undo VENV` restores a repaired venv from its backup");
+        }
     }
     code
 }
