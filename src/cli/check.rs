@@ -64,10 +64,10 @@ pub fn run(args: &CheckArgs, printer: &Printer) -> ExitCode {
     if broken > 0 {
         code = code.worst(ExitCode::Problems);
     }
-    // Part of the tree could not be read: "nothing broken" cannot be claimed (DESIGN.md: an
-    // I/O error is exit 2), but everything readable was still checked and reported.
+    // Part of the tree could not be read: "nothing broken" cannot be claimed, so not 0; but
+    // everything readable was checked and reported, so not the "nothing done" of exit 2.
     if !outcome.errors.is_empty() {
-        code = code.worst(ExitCode::Error);
+        code = code.worst(ExitCode::Problems);
     }
     code
 }

@@ -55,7 +55,7 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
     for error in &scan_errors {
         warn_unchecked(error, printer);
         // Part of the tree was not searched, so not everything asked for can have been done.
-        code = code.worst(ExitCode::Error);
+        code = code.worst(ExitCode::Problems);
     }
     if venvs.is_empty() {
         if args.paths.is_empty() && args.known {
