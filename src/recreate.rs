@@ -624,7 +624,18 @@ pub fn failed_requirement(lines: &[String]) -> Option<String> {
                 .trim_start_matches("there are no versions of ")
                 .trim_start_matches("only ")
                 .trim_start_matches("all versions of ");
-            return token(rest);
+            let because = token(rest)?;
+            // `Because ghostpkg was not found ... and you require ghostpkg==4.2`: the pin is
+            // in the second half.
+            let required = line
+                .split_once("you require ")
+                .and_then(|(_, r)| token(r))
+                .filter(|r| r.starts_with(&because));
+            let bare = !because.contains(['=', '<', '>', '!', '~', '@']);
+            return Some(match required {
+                Some(r) if bare => r,
+                _ => because,
+            });
         }
     }
     for line in lines {
@@ -829,6 +840,11 @@ mod tests {
              tinyjson==9.9.9, we can conclude that your requirements are unsatisfiable.",
         );
         assert_eq!(failed_requirement(&uv).as_deref(), Some("tinyjson==9.9.9"));
+        let uv = lines(
+            "  cause: Because ghostpkg was not found in the cache and you require ghostpkg==4.2, \
+             we can conclude that your requirements are unsatisfiable.",
+        );
+        assert_eq!(failed_requirement(&uv).as_deref(), Some("ghostpkg==4.2"));
         let pip = lines(
             "Looking in links: /w\nERROR: Could not find a version that satisfies the \
              requirement tinyjson==9.9.9 (from versions: 1.0.0)\nERROR: No matching \
