@@ -41,6 +41,7 @@ impl ScanSpinner {
 }
 
 /// A bar over the venvs of a batch.
+#[allow(dead_code)] // used by batch repair, on another branch
 pub fn batch_bar(printer: &Printer, len: usize, what: &str) -> ProgressBar {
     if !printer.progress_allowed() || len < 2 {
         return ProgressBar::hidden();

@@ -499,7 +499,7 @@ fn ask_recreate(item: &mut Item, printer: &Printer) -> Option<bool> {
     let count = spec.requirements.len();
     let mut targets: Vec<&venvfix::plan::Target> = plan.target.iter().collect();
     targets.extend(plan.alternatives.iter().map(|a| &a.target));
-    targets.sort_by(|a, b| b.version.cmp(&a.version));
+    targets.sort_by_key(|t| std::cmp::Reverse(t.version));
     let recommended = plan.target.as_ref().map(|t| t.path.clone());
     let default = targets
         .iter()
