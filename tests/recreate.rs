@@ -334,3 +334,95 @@ fn relink_only_changes_nothing_when_no_python_of_the_minor_is_installed() {
     assert!(why.contains("cannot be recreated"), "{why}");
     assert_same_tree(&before, &snapshot(&b.venv));
 }
+
+/// The planner on a hand-made broken 3.8 venv and a made-up inventory (nothing runs).
+#[test]
+fn the_planner_picks_the_newest_python_3_and_lists_the_others() {
+    use venvfix::diagnose::diagnose;
+    use venvfix::inventory::{Installation, Inventory, Source};
+    use venvfix::plan::{Action, Allowed, PlanRequest, PythonRequest, Strategy, plan};
+    use venvfix::venv::Venv;
+
+    let env = TestEnv::new();
+    let venv = env.path("venv");
+    env.write("venv/pyvenv.cfg", "home = /gone/bin\nversion = 3.8.18\n");
+    env.write(
+        "venv/lib/python3.8/site-packages/six-1.17.0.dist-info/METADATA",
+        "Name: six\nVersion: 1.17.0\nRequires-Python: >=2.7, !=3.0.*, !=3.1.*\n",
+    );
+    env.write(
+        "venv/lib/python3.8/site-packages/pip-23.0.1.dist-info/METADATA",
+        "Name: pip\nVersion: 23.0.1\n",
+    );
+    fs::create_dir(venv.join("bin")).unwrap();
+    std::os::unix::fs::symlink("/gone/bin/python3.8", venv.join("bin/python3.8")).unwrap();
+    let fake = |version: &str, implementation: &str| {
+        let exe = env.write(format!("py-{implementation}-{version}/bin/python"), "");
+        Installation {
+            path: exe.clone(),
+            aliases: Vec::new(),
+            version: version.parse().unwrap(),
+            implementation: implementation.into(),
+            prefix: exe.parent().unwrap().parent().unwrap().to_path_buf(),
+            source: Source::Prefix,
+            os_managed: false,
+        }
+    };
+    let inventory = Inventory {
+        pythons: vec![
+            fake("2.7.18", "cpython"),
+            fake("3.9.18", "cpython"),
+            fake("3.12.1", "cpython"),
+            fake("3.10.14", "pypy"),
+        ],
+        failures: Vec::new(),
+    };
+    let d = diagnose(Venv::inspect(&venv).unwrap(), &inventory);
+    let p = plan(&d, &inventory, &PlanRequest::default()).unwrap();
+    assert_eq!(p.strategy, Strategy::Recreate, "{}", p.reason);
+    assert_eq!(p.target.as_ref().unwrap().version.to_string(), "3.12.1");
+    let others: Vec<String> = p
+        .alternatives
+        .iter()
+        .map(|a| a.target.version.to_string())
+        .collect();
+    assert_eq!(others, ["3.9.18"]);
+    assert!(p.reason.contains("no installed Python 3.8"), "{}", p.reason);
+    assert!(
+        p.reason.contains("reinstall 1 distribution"),
+        "{}",
+        p.reason
+    );
+    assert!(
+        p.resolves
+            .contains(&venvfix::diagnose::ProblemKind::InterpreterMissing)
+    );
+    let Action::Recreate(spec) = &p.actions[0] else {
+        panic!("not a recreate: {:?}", p.actions);
+    };
+    assert_eq!(spec.requirements, ["six==1.17.0"]);
+    assert!(spec.with_pip);
+    assert!(spec.unavailable.is_empty());
+
+    // `--python 3.9` picks it; 3.12 becomes the alternative.
+    let request = PlanRequest {
+        python: Some(PythonRequest::parse("3.9")),
+        ..PlanRequest::default()
+    };
+    let p = plan(&d, &inventory, &request).unwrap();
+    assert_eq!(p.target.as_ref().unwrap().version.to_string(), "3.9.18");
+    assert_eq!(p.alternatives[0].target.version.to_string(), "3.12.1");
+
+    // Only Python 2 installed: a 3.8 venv is never moved to it.
+    let only2 = Inventory {
+        pythons: vec![fake("2.7.18", "cpython")],
+        failures: Vec::new(),
+    };
+    let request = PlanRequest {
+        allowed: Allowed::Recreate,
+        ..PlanRequest::default()
+    };
+    let p = plan(&d, &only2, &request).unwrap();
+    assert_eq!(p.strategy, Strategy::None);
+    assert!(p.reason.contains("no installed cpython 3"), "{}", p.reason);
+}
