@@ -22,6 +22,7 @@
 //! | [`check`] | the read-only `check` operation over many venvs |
 //! | [`report`] | the JSON reports of DESIGN.md |
 //! | [`plan`] | a repair as data: strategy, target, ordered actions with before/after |
+//! | [`recreate`] | rebuild a venv in place on another Python with the same distributions |
 //! | [`execute`] | apply a plan safely: lock, backup, journal, atomic changes, verify, rollback, undo |
 //! | [`scan`] | turn user paths into venv directories (recursive, pruned, never into a venv) |
 //! | [`exit_code`] | the 0 / 1 / 2 contract |
@@ -43,6 +44,7 @@ pub mod exit_code;
 pub mod inventory;
 pub mod links;
 pub mod plan;
+pub mod recreate;
 pub mod report;
 pub mod scan;
 pub mod venv;

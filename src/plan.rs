@@ -3,7 +3,8 @@
 //! A [`Plan`] is what `--dry-run` prints, what the prompt shows, what `--json` reports and what
 //! the executor applies: there is no other description of a repair, so what the user reads is
 //! exactly what will be done (STYLE.md rule 1). Every action carries its before and after.
-//! Building a plan reads the diagnosis and the inventory only; it never touches the disk.
+//! Building a plan reads the diagnosis and the inventory, and for a recreate the venv's package
+//! metadata ([`crate::recreate`]); it never changes the disk and never runs anything.
 
 use std::path::PathBuf;
 
@@ -72,11 +73,21 @@ impl Action {
     }
 }
 
-/// What a recreate will rebuild (filled by the recreate planner).
+/// What a recreate will rebuild (filled by [`crate::recreate::recreate_spec`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct RecreateSpec {
     /// The Python the new venv is made with.
     pub python: PathBuf,
+    /// Its version.
+    pub version: Option<PythonVersion>,
+    /// The tool that made the old venv (`venv`, `virtualenv`, `uv`...).
+    pub creator: String,
+    /// The `uv` that builds the new venv; `null`: `python -m venv` and pip.
+    pub uv: Option<PathBuf>,
+    /// The old venv had pip, so the new one gets pip too.
+    pub with_pip: bool,
+    /// Seed packages of the old venv not reinstalled as pins (the creator seeds its own).
+    pub seeds: Vec<String>,
     /// Requirement lines to install (`Name==1.0`, `-e /src/x`, `x @ git+...@sha`).
     pub requirements: Vec<String>,
     /// Distributions with compiled code (must be rebuilt or re-downloaded for the new Python).
@@ -337,23 +348,190 @@ pub fn plan(
         return Ok(plan);
     }
 
-    // No Python of the venv's minor: only a recreate can help.
+    // No Python of the venv's minor, `--strategy recreate`, or a config a relink cannot
+    // rewrite: only a recreate can help.
     let minor = venv
         .minor()
         .map(|m| m.short())
         .unwrap_or_else(|| "of this venv's version".into());
-    plan.reason = match request.allowed {
-        Allowed::Relink => format!(
-            "no installed Python {minor} to relink to; `--strategy relink` leaves it for a later \
-             decision"
-        ),
-        _ if venv.cfg().is_none() && ranked.is_empty() => {
+    let no_relink = match request.allowed {
+        Allowed::Relink => {
+            plan.reason = format!(
+                "no installed Python {minor} to relink to; `--strategy relink` leaves it for a \
+                 later decision"
+            );
+            plan.unresolved = unresolved(d, &[]);
+            return Ok(plan);
+        }
+        Allowed::Recreate => "`--strategy recreate` was asked for".to_string(),
+        Allowed::Auto if !relinkable && !ranked.is_empty() => {
             "pyvenv.cfg cannot be read, so the venv cannot be relinked".into()
         }
-        _ => format!("no installed Python {minor} to relink to"),
+        Allowed::Auto => format!("no installed Python {minor} to relink to"),
     };
-    plan.unresolved = unresolved(d, &[]);
-    Ok(plan)
+    Ok(recreate_plan(d, inventory, request, plan, &no_relink))
+}
+
+/// Problems a recreate resolves (a dangling link only when it is not carried over).
+const RECREATE_FIXES: [ProblemKind; 9] = [
+    ProblemKind::InterpreterMissing,
+    ProblemKind::MinorMismatch,
+    ProblemKind::HomeMismatch,
+    ProblemKind::PatchMismatch,
+    ProblemKind::StaleHome,
+    ProblemKind::InvalidConfig,
+    ProblemKind::MovedVenv,
+    ProblemKind::OrphanedSitePackages,
+    ProblemKind::DanglingLink,
+];
+
+/// Fill `plan` with a recreate on the best Python for it, or say in `reason` and `unresolved`
+/// why a recreate is not possible. `no_relink` says why relinking is out.
+fn recreate_plan(
+    d: &Diagnosis,
+    inventory: &Inventory,
+    request: &PlanRequest,
+    mut plan: Plan,
+    no_relink: &str,
+) -> Plan {
+    let venv = &d.venv;
+    let choices = recreate_candidates(d, inventory, request);
+    let not_possible = |mut plan: Plan, why: String| {
+        plan.reason = format!("{no_relink}, and {why}");
+        plan.unresolved = unresolved(d, &[]);
+        for u in &mut plan.unresolved {
+            if RECREATE_FIXES.contains(&u.kind) {
+                u.why = format!("it cannot be recreated: {why}");
+            }
+        }
+        plan
+    };
+    let Some((best, why_best)) = choices.first() else {
+        let what = match venv.minor() {
+            Some(m) => format!("{} {}", venv.implementation(), m.major),
+            None => venv.implementation(),
+        };
+        return not_possible(plan, format!("no installed {what} to recreate it with"));
+    };
+    let spec =
+        match crate::recreate::recreate_spec(venv, best, &request.find_links, request.offline) {
+            Ok(spec) => spec,
+            Err(e) => return not_possible(plan, format!("it cannot be recreated: {e}")),
+        };
+    let carried_dangling = venv.dangling.iter().any(|l| {
+        let rel = venv.relative(&l.path);
+        spec.carry_over.iter().any(|c| rel.starts_with(c))
+    });
+    let mut resolves = Vec::new();
+    for p in &d.problems {
+        let fixed = RECREATE_FIXES.contains(&p.kind)
+            && !(p.kind == ProblemKind::DanglingLink && carried_dangling);
+        if fixed && !resolves.contains(&p.kind) {
+            resolves.push(p.kind);
+        }
+    }
+    let count = spec.requirements.len();
+    let mut reason = format!(
+        "{no_relink}: recreate it on Python {} ({why_best}) and reinstall {count} distribution{}",
+        best.version,
+        if count == 1 { "" } else { "s" }
+    );
+    if !spec.unavailable.is_empty() {
+        reason.push_str(&format!(
+            "; {} pinned version{} do{} not support Python {}",
+            spec.unavailable.len(),
+            if spec.unavailable.len() == 1 { "" } else { "s" },
+            if spec.unavailable.len() == 1 {
+                "es"
+            } else {
+                ""
+            },
+            best.version
+        ));
+    }
+    plan.strategy = Strategy::Recreate;
+    plan.target = Some(Target::from_installation(best));
+    plan.actions = vec![Action::Recreate(Box::new(spec))];
+    plan.alternatives = choices[1..]
+        .iter()
+        .map(|(i, why)| Alternative {
+            target: Target::from_installation(i),
+            strategy: Strategy::Recreate,
+            why: why.clone(),
+        })
+        .collect();
+    plan.unresolved = unresolved(d, &resolves);
+    plan.resolves = resolves;
+    plan.reason = reason;
+    plan
+}
+
+/// Pythons to recreate with, the chosen one first, then the others newest first, each with why.
+/// Without `--python`: same implementation, same major (a Python 2 venv may move to 3, never
+/// the reverse); with `--strategy recreate` the venv's own minor comes first when installed.
+fn recreate_candidates<'a>(
+    d: &Diagnosis,
+    inventory: &'a Inventory,
+    request: &PlanRequest,
+) -> Vec<(&'a Installation, String)> {
+    let venv = &d.venv;
+    let minor = venv.minor();
+    let major = minor.map(|m| m.major).unwrap_or(3);
+    let implementation = venv.implementation();
+    let mut all: Vec<&Installation> = inventory
+        .pythons
+        .iter()
+        .filter(|i| i.implementation.eq_ignore_ascii_case(&implementation))
+        .filter(|i| i.version.major == major || (major == 2 && i.version.major == 3))
+        .collect();
+    all.sort_by(|a, b| {
+        (b.version.major == major)
+            .cmp(&(a.version.major == major))
+            .then(b.version.cmp(&a.version))
+            .then(a.source.cmp(&b.source))
+            .then(a.path.cmp(&b.path))
+    });
+    let own_minor = |i: &Installation| minor.is_some_and(|m| i.version.same_minor(&m));
+    let chosen: Option<(&Installation, String)> = match &request.python {
+        Some(python) => {
+            let mut asked: Vec<&Installation> = inventory
+                .pythons
+                .iter()
+                .filter(|i| python.accepts(i))
+                .collect();
+            asked.sort_by(|a, b| b.version.cmp(&a.version).then(a.path.cmp(&b.path)));
+            asked
+                .first()
+                .map(|i| (*i, "the Python asked for with `--python`".to_string()))
+        }
+        None => match all.iter().find(|i| own_minor(i)) {
+            Some(i) => Some((*i, format!("the venv's own minor, {}", i.version.short()))),
+            None => all.first().map(|i| {
+                (
+                    *i,
+                    format!("the newest installed Python {}", i.version.major),
+                )
+            }),
+        },
+    };
+    let Some((best, why)) = chosen else {
+        return Vec::new();
+    };
+    let mut out = vec![(best, why)];
+    for i in all {
+        if i.path == best.path {
+            continue;
+        }
+        let why = if own_minor(i) {
+            format!("Python {} is of the venv's own minor", i.version)
+        } else if i.version > best.version {
+            format!("Python {} is newer than the recommended one", i.version)
+        } else {
+            format!("Python {} is older than the recommended one", i.version)
+        };
+        out.push((i, why));
+    }
+    out
 }
 
 /// Relink candidates, best first, each with why it ranks there.

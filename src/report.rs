@@ -182,6 +182,28 @@ pub struct ActionReport {
     /// Recreate only: the requirements it installs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requirements: Option<Vec<String>>,
+    /// Recreate only: what else it will do and knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recreate: Option<RecreateReport>,
+}
+
+/// The details of a recreate action.
+#[derive(Debug, Serialize)]
+pub struct RecreateReport {
+    pub python_version: Option<String>,
+    /// The `uv` that builds the venv; `null` for `python -m venv` and pip.
+    pub uv: Option<String>,
+    pub with_pip: bool,
+    /// Distributions with compiled code, with the evidence.
+    pub compiled: Vec<String>,
+    /// Pins whose `Requires-Python` excludes the new Python.
+    pub unavailable: Vec<String>,
+    /// User files copied from the old venv (relative).
+    pub carry_over: Vec<String>,
+    pub prompt: Option<String>,
+    pub system_site_packages: bool,
+    pub find_links: Vec<String>,
+    pub offline: bool,
 }
 
 impl ActionReport {
@@ -193,6 +215,7 @@ impl ActionReport {
             from: None,
             to: None,
             requirements: None,
+            recreate: None,
         };
         match action {
             Action::Symlink { path, from, to } => ActionReport {
@@ -220,6 +243,18 @@ impl ActionReport {
                 path: Some(".".into()),
                 to: Some(shown(&spec.python)),
                 requirements: Some(spec.requirements.clone()),
+                recreate: Some(RecreateReport {
+                    python_version: spec.version.map(|v| v.to_string()),
+                    uv: spec.uv.as_deref().map(shown),
+                    with_pip: spec.with_pip,
+                    compiled: spec.compiled.clone(),
+                    unavailable: spec.unavailable.clone(),
+                    carry_over: spec.carry_over.iter().map(|p| shown(p)).collect(),
+                    prompt: spec.prompt.clone(),
+                    system_site_packages: spec.system_site_packages,
+                    find_links: spec.find_links.iter().map(|p| shown(p)).collect(),
+                    offline: spec.offline,
+                }),
                 ..blank
             },
         }

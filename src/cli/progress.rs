@@ -41,7 +41,6 @@ impl ScanSpinner {
 }
 
 /// A bar over the venvs of a batch.
-#[allow(dead_code)] // wired in by batch repair
 pub fn batch_bar(printer: &Printer, len: usize, what: &str) -> ProgressBar {
     if !printer.progress_allowed() || len < 2 {
         return ProgressBar::hidden();
@@ -52,4 +51,45 @@ pub fn batch_bar(printer: &Printer, len: usize, what: &str) -> ProgressBar {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
+}
+
+/// Installer output while a venv is recreated: on a terminal, a spinner showing the current
+/// line; otherwise each line, dimmed; nothing with `-q`.
+pub struct InstallProgress {
+    bar: Option<ProgressBar>,
+    printer: Printer,
+}
+
+impl InstallProgress {
+    pub fn new(printer: &Printer) -> Self {
+        let bar = printer.progress_allowed().then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        InstallProgress {
+            bar,
+            printer: printer.clone(),
+        }
+    }
+
+    /// One line from the installer (called from the recreate hook).
+    pub fn line(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.set_message(line.trim().to_string()),
+            None => self
+                .printer
+                .status(&self.printer.paint_err(super::printer::Style::Dim, line)),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

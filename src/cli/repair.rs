@@ -14,7 +14,10 @@ use venvfix::check::find_venvs;
 use venvfix::diagnose::{Diagnosis, Severity, Status, diagnose};
 use venvfix::execute::{self, ExecError, ExecOptions};
 use venvfix::inventory::{Inventory, InventoryOptions};
-use venvfix::plan::{Action, Allowed, Plan, PlanRequest, PythonRequest, Strategy, plan};
+use venvfix::plan::{
+    Action, Allowed, Plan, PlanRequest, PythonRequest, RecreateSpec, Strategy, plan,
+};
+use venvfix::recreate;
 use venvfix::report::{RepairEntry, RepairReport, shown};
 use venvfix::scan::ScanOptions;
 use venvfix::venv::Venv;
@@ -22,7 +25,7 @@ use venvfix::venv::Venv;
 use super::args::{RepairArgs, StrategyChoice};
 use super::check::{print_diagnosis, resolve_paths, warn_unchecked};
 use super::printer::{Printer, Style};
-use super::progress::{ScanSpinner, batch_bar};
+use super::progress::{InstallProgress, ScanSpinner, batch_bar};
 
 /// One venv on its way through the command.
 struct Item {
@@ -313,6 +316,9 @@ pub fn print_plan(plan: &Plan, printer: &Printer) {
     ));
     for action in &plan.actions {
         printer.out(&format!("      {}", describe_action(action)));
+        if let Action::Recreate(spec) = action {
+            print_recreate(spec, printer);
+        }
     }
     for u in &plan.unresolved {
         printer.out(&format!(
@@ -357,15 +363,68 @@ pub fn describe_action(action: &Action) -> String {
             from.as_deref().unwrap_or("(unset)")
         ),
         Action::Recreate(spec) => format!(
-            "recreate in place with {} and reinstall {} requirement{}",
+            "recreate in place with `{}`{} (with {}) and reinstall {} requirement{}{}",
             spec.python.display(),
+            spec.version
+                .map(|v| format!(" (Python {v})"))
+                .unwrap_or_default(),
+            match &spec.uv {
+                Some(uv) => format!("`{}`", uv.display()),
+                None => "`python -m venv` and pip".into(),
+            },
             spec.requirements.len(),
             if spec.requirements.len() == 1 {
                 ""
             } else {
                 "s"
+            },
+            if spec.requirements.is_empty() {
+                ""
+            } else {
+                ":"
             }
         ),
+    }
+}
+
+/// The details of a recreate: requirements, compiled and unavailable pins, what is kept.
+fn print_recreate(spec: &RecreateSpec, printer: &Printer) {
+    let python = spec
+        .version
+        .map(|v| format!("Python {v}"))
+        .unwrap_or_else(|| "the new Python".into());
+    for req in &spec.requirements {
+        printer.out(&format!("        {req}"));
+    }
+    if spec.with_pip {
+        printer.out("      the old venv had pip: the new one gets pip too");
+    }
+    for compiled in &spec.compiled {
+        printer.out(&format!(
+            "      {} {compiled}: needs a wheel (or a build) for {python}",
+            printer.paint(Style::Dim, "compiled:")
+        ));
+    }
+    for unavailable in &spec.unavailable {
+        printer.out(&format!(
+            "      {} {unavailable}",
+            printer.paint(Style::Yellow, "unavailable:")
+        ));
+    }
+    if let Some(prompt) = &spec.prompt {
+        printer.out(&format!("      prompt kept: {prompt}"));
+    }
+    if spec.system_site_packages {
+        printer.out("      system site-packages kept visible");
+    }
+    for path in &spec.carry_over {
+        printer.out(&format!("      carried over: {}", path.display()));
+    }
+    for dir in &spec.find_links {
+        printer.out(&format!("      wheels also from: {}", dir.display()));
+    }
+    if spec.offline {
+        printer.out("      offline: no index is contacted");
     }
 }
 
@@ -447,6 +506,9 @@ fn ask(items: &mut [Item], inventory: &Inventory, printer: &Printer) -> Option<b
         let Ok(plan) = &item.plan else {
             return Some(false);
         };
+        if plan.strategy == Strategy::Recreate {
+            return ask_recreate(item, printer);
+        }
         let mut choices = vec![format!(
             "Apply the plan above ({})",
             plan.target
@@ -493,6 +555,74 @@ fn ask(items: &mut [Item], inventory: &Inventory, printer: &Printer) -> Option<b
         .interact_opt()
         .ok()
         .flatten()
+}
+
+/// The choice for a recreate: each installed Python it could use, newest first, or cancel.
+fn ask_recreate(item: &mut Item, printer: &Printer) -> Option<bool> {
+    let Ok(plan) = &item.plan else {
+        return Some(false);
+    };
+    let Some(Action::Recreate(spec)) = plan.actions.first() else {
+        return Some(false);
+    };
+    let count = spec.requirements.len();
+    let mut targets: Vec<&venvfix::plan::Target> = plan.target.iter().collect();
+    targets.extend(plan.alternatives.iter().map(|a| &a.target));
+    targets.sort_by_key(|t| std::cmp::Reverse(t.version));
+    let recommended = plan.target.as_ref().map(|t| t.path.clone());
+    let default = targets
+        .iter()
+        .position(|t| Some(&t.path) == recommended.as_ref())
+        .unwrap_or(0);
+    let mut choices: Vec<String> = targets
+        .iter()
+        .map(|t| {
+            format!(
+                "Recreate with Python {} ({count} distribution{} will be reinstalled; `{}`)",
+                t.version,
+                if count == 1 { "" } else { "s" },
+                t.path.display()
+            )
+        })
+        .collect();
+    choices.push("Cancel (change nothing)".into());
+    let picked = dialoguer::Select::with_theme(&dialoguer::theme::SimpleTheme)
+        .with_prompt(format!("Recreate `{}`?", item.path.display()))
+        .items(&choices)
+        .default(default)
+        .interact_opt()
+        .ok()
+        .flatten()?;
+    if picked == choices.len() - 1 {
+        return Some(false);
+    }
+    if picked != default {
+        let target = targets[picked];
+        let own_minor = item
+            .diagnosis
+            .as_ref()
+            .and_then(|d| d.venv.minor())
+            .is_some_and(|m| m.same_minor(&target.version));
+        let request = PlanRequest {
+            // Another minor cannot be relinked to, so `auto` plans the recreate (and says why);
+            // the venv's own minor would be relinked unless a recreate is asked for.
+            allowed: if own_minor {
+                Allowed::Recreate
+            } else {
+                Allowed::Auto
+            },
+            python: Some(PythonRequest::Path(target.path.clone())),
+            find_links: spec.find_links.clone(),
+            offline: spec.offline,
+        };
+        let diagnosis = item.diagnosis.as_ref()?;
+        let inventory = Inventory::discover(&InventoryOptions::from_env());
+        item.plan = plan_again(diagnosis, &inventory, &request);
+        if let Ok(plan) = &item.plan {
+            print_plan(plan, printer);
+        }
+    }
+    Some(true)
 }
 
 fn plan_again(d: &Diagnosis, inventory: &Inventory, request: &PlanRequest) -> Result<Plan, String> {
@@ -544,7 +674,7 @@ fn apply_all(
             };
         }
         bar.set_message(item.path.display().to_string());
-        let outcome = match apply_plan(plan, inventory, options) {
+        let outcome = match apply_plan(plan, inventory, options, printer) {
             Ok(backup) => Outcome::Repaired(backup),
             Err(failure) => Outcome::Failed {
                 message: failure.message,
@@ -659,13 +789,22 @@ struct ApplyFailure {
     refused: bool,
 }
 
-/// Apply one plan with the executor (lock, backup, journal, verify, roll back).
+/// Apply one plan with the executor (lock, backup, journal, verify, roll back). A recreate
+/// builds the new venv with [`recreate::build`], its installer output shown as progress.
 fn apply_plan(
     plan: &Plan,
     inventory: &Inventory,
     options: &ExecOptions,
+    printer: &Printer,
 ) -> Result<PathBuf, ApplyFailure> {
-    execute::apply(plan, inventory, options)
+    let progress = InstallProgress::new(printer);
+    let show = |line: &str| progress.line(line);
+    let hook = |spec: &RecreateSpec, root: &Path, original: &Path| {
+        recreate::build(spec, root, original, &show).map_err(|e| e.to_string())
+    };
+    let result = execute::apply_with(plan, inventory, options, Some(&hook));
+    progress.finish();
+    result
         .map(|applied| applied.backup)
         .map_err(|e| ApplyFailure {
             refused: matches!(e, ExecError::Locked { .. } | ExecError::Stale { .. }),

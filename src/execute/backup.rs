@@ -215,6 +215,11 @@ impl Backup {
         write_json(&self.dir.join(CREATED), &created)
     }
 
+    /// Where a whole-venv backup keeps the original venv (after [`Backup::move_venv_in`]).
+    pub fn saved_venv(&self) -> PathBuf {
+        self.dir.join(WHOLE)
+    }
+
     /// Read a backup from its dir.
     pub fn open(dir: &Path) -> Result<Backup, ExecError> {
         let path = dir.join(MANIFEST);

@@ -148,9 +148,11 @@ impl ExecOptions {
     }
 }
 
-/// Builds the new venv for [`Action::Recreate`] in the (empty) venv root it is given; the
-/// original is already moved aside. `Err` is a message for the user; the original comes back.
-pub type RecreateHook<'a> = &'a dyn Fn(&RecreateSpec, &Path) -> Result<(), String>;
+/// Builds the new venv for [`Action::Recreate`] in the (empty) venv root it is given (the first
+/// path); the original is already moved aside, at the second path, read-only for the hook (it
+/// carries user files over from there). `Err` is a message for the user; the original comes
+/// back. [`crate::recreate::build`] is the hook venvfix uses.
+pub type RecreateHook<'a> = &'a dyn Fn(&RecreateSpec, &Path, &Path) -> Result<(), String>;
 
 /// A plan applied and verified.
 #[derive(Debug, Clone, Serialize)]
@@ -256,7 +258,7 @@ pub fn apply_with(
         );
         journal.write(&journal_path)?;
         let result = backup.move_venv_in(true).and_then(|()| {
-            hook(spec, &venv).map_err(|message| ExecError::Recreate {
+            hook(spec, &venv, &backup.saved_venv()).map_err(|message| ExecError::Recreate {
                 venv: venv.clone(),
                 message,
             })

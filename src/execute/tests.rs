@@ -66,12 +66,18 @@ fn recreate_moves_the_original_aside_and_the_hook_builds_in_place() {
     let venv = old_venv(tmp.path());
     let before = listing(&venv);
     let options = ExecOptions::new(tmp.path().join("state"));
-    let hook = |_: &RecreateSpec, root: &Path| -> Result<(), String> {
+    let hook = |_: &RecreateSpec, root: &Path, original: &Path| -> Result<(), String> {
         assert!(
             fs::read_dir(root)
                 .map_err(|e| e.to_string())?
                 .next()
                 .is_none()
+        );
+        // The original, moved aside, is where the hook finds the files it carries over.
+        assert_ne!(original, root);
+        assert_eq!(
+            fs::read_to_string(original.join("pyvenv.cfg")).map_err(|e| e.to_string())?,
+            "home = /gone/bin\n"
         );
         fs::write(root.join("pyvenv.cfg"), "home = /new/bin\n").map_err(|e| e.to_string())
     };
@@ -94,7 +100,7 @@ fn a_failing_hook_puts_the_original_back_byte_identical() {
     let venv = old_venv(tmp.path());
     let before = listing(&venv);
     let options = ExecOptions::new(tmp.path().join("state"));
-    let hook = |_: &RecreateSpec, root: &Path| -> Result<(), String> {
+    let hook = |_: &RecreateSpec, root: &Path, _: &Path| -> Result<(), String> {
         fs::create_dir(root.join("bin")).map_err(|e| e.to_string())?;
         // A link out of the venv: removing the partial venv must not follow it.
         symlink(root.parent().unwrap().join("outside"), root.join("bin/out"))

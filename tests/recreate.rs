@@ -1,0 +1,428 @@
+//! `venvfix repair` recreating venvs on real interpreters, offline: the same pins, editables
+//! still live, user files, prompt and console scripts kept; a failed install leaves the venv
+//! byte-identical and names the requirement; `undo` restores the original tree; dry-run and
+//! JSON show what a recreate would do; `--strategy relink` refuses to recreate.
+//!
+//! Tests that need only one Python recreate on the venv's own minor (`--strategy recreate`
+//! after its base was deleted); the ones moving a venv to another minor need pyenv 3.12.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use support::*;
+
+/// A venv made on a copy of `py` (deleted afterwards, so the venv is broken), with pinned
+/// wheels, a compiled MarkupSafe, an editable project, a prompt and user files.
+struct Broken {
+    venv: PathBuf,
+    project: PathBuf,
+    /// `venvfix freeze` before the base was deleted.
+    freeze: String,
+}
+
+fn broken_venv(env: &TestEnv, py: &Python) -> Broken {
+    let base = env.copy_prefix(py, "base");
+    let venv = env.path("venv");
+    make_venv(
+        &base.prefix.join("bin/python3"),
+        &venv,
+        &["--prompt", "my env"],
+    );
+    install(
+        &venv,
+        &[
+            "tinyjson==1.0.0",
+            "venvfix-demo==2.3.1",
+            &format!("markupsafe=={}", markupsafe_version(&py.minor)),
+        ],
+    );
+    let project = make_project(&env.path("src/tinyedit"), "tinyedit", "0.1.0");
+    install_editable(&venv, &project);
+    let hook = venv.join("bin/postactivate");
+    fs::write(&hook, "export DJANGO_SETTINGS_MODULE=x\n").unwrap();
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o750)).unwrap();
+    fs::write(
+        venv.join(".project"),
+        env.path("src/tinyedit").to_str().unwrap(),
+    )
+    .unwrap();
+    let freeze = freeze(env, &venv);
+    fs::remove_dir_all(&base.prefix).unwrap();
+    Broken {
+        venv,
+        project,
+        freeze,
+    }
+}
+
+fn freeze(env: &TestEnv, venv: &Path) -> String {
+    let out = env.venvfix().arg("freeze").arg(venv).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `venvfix repair` for recreates: offline, the wheelhouse, uv from the test tools (or none).
+fn repair(env: &TestEnv, venv: &Path, uv: bool) -> assert_cmd::Command {
+    let mut cmd = env.venvfix();
+    cmd.arg("repair")
+        .arg(venv)
+        .arg("--find-links")
+        .arg(wheelhouse())
+        .arg("--offline")
+        .env("UV_CACHE_DIR", tools_dir().join("uv-cache"))
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .env("PIP_NO_CACHE_DIR", "1");
+    if uv {
+        cmd.env("VENVFIX_UV", tools().uv);
+    } else {
+        cmd.env("VENVFIX_UV", "none");
+    }
+    cmd
+}
+
+fn run_python(venv: &Path, code: &str) -> String {
+    run_ok(python_command(&venv.join("bin/python")).args(["-c", code]))
+}
+
+/// What every successful recreate must leave: pins, the editable live, user files, prompt,
+/// console scripts, and a venv `check` calls ok.
+fn assert_recreated(env: &TestEnv, b: &Broken, py: &Python, freeze_after: &str) {
+    let version = run_python(
+        &b.venv,
+        "import sys; print('%d.%d.%d' % sys.version_info[:3])",
+    );
+    assert_eq!(version.trim(), py.version);
+    let strip = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split("  # compiled").next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(strip(freeze_after), strip(&b.freeze));
+    // The editable install still points at the project: an edit shows on the next import.
+    let init = b.project.join("tinyedit/__init__.py");
+    fs::write(&init, "VERSION = 'edited'\n").unwrap();
+    assert_eq!(
+        run_python(&b.venv, "import tinyedit; print(tinyedit.VERSION)").trim(),
+        "edited"
+    );
+    run_python(&b.venv, "import markupsafe, markupsafe._speedups, tinyjson");
+    let hook = b.venv.join("bin/postactivate");
+    assert_eq!(
+        fs::read_to_string(&hook).unwrap(),
+        "export DJANGO_SETTINGS_MODULE=x\n"
+    );
+    assert_eq!(
+        fs::metadata(&hook).unwrap().permissions().mode() & 0o7777,
+        0o750
+    );
+    assert!(b.venv.join(".project").is_file());
+    let cfg = fs::read_to_string(b.venv.join("pyvenv.cfg")).unwrap();
+    assert!(cfg.contains("my env"), "prompt lost:\n{cfg}");
+    let demo = run_ok(&mut std::process::Command::new(
+        b.venv.join("bin/venvfix-demo"),
+    ));
+    assert!(demo.contains("2.3.1"), "{demo}");
+    env.venvfix().arg("check").arg(&b.venv).assert().code(0);
+}
+
+#[test]
+fn recreate_on_the_same_minor_with_uv_keeps_everything_and_undo_restores_the_original() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let b = broken_venv(&env, &py);
+    let before = snapshot(&b.venv);
+    let started = Instant::now();
+    let out = repair(&env, &b.venv, true)
+        .args(["--yes", "--strategy", "recreate", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    eprintln!("recreate with uv took {took:?}");
+    // Installer output is streamed.
+    assert!(stderr.contains("tinyjson==1.0.0"), "{stderr}");
+    assert_recreated(&env, &b, &py, &freeze(&env, &b.venv));
+
+    env.venvfix().arg("undo").arg(&b.venv).assert().code(0);
+    assert_same_tree(&before, &snapshot(&b.venv));
+}
+
+#[test]
+fn recreate_without_uv_uses_venv_and_pip() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let b = broken_venv(&env, &py);
+    let started = Instant::now();
+    let out = repair(&env, &b.venv, false)
+        .args(["--yes", "--strategy", "recreate", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    eprintln!("recreate with venv + pip took {took:?}");
+    assert!(stderr.contains("pip check"), "{stderr}");
+    // pip installed the requirements, so the new venv has pip: freeze leaves it out.
+    assert_recreated(&env, &b, &py, &freeze(&env, &b.venv));
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "multi-python"),
+    ignore = "needs pyenv 3.8/3.9/3.12: cargo test --features multi-python"
+)]
+fn recreate_moves_a_312_venv_to_another_minor() {
+    let env = TestEnv::new();
+    let py312 = pyenv_python("3.12").expect("pyenv 3.12");
+    let py = python3();
+    assert_ne!(py.minor, py312.minor, "python3() must not be 3.12 here");
+    add_markupsafe_wheel(&py312.minor);
+    add_markupsafe_wheel(&py.minor);
+    env.add_python(&py);
+    let b = broken_venv(&env, &py312);
+    // No Python 3.12 is known: `auto` plans a recreate on the newest installed Python 3.
+    let out = repair(&env, &b.venv, true)
+        .args(["--yes", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let after = freeze(&env, &b.venv);
+    assert!(
+        after.contains(&format!("cp{}", py.minor.replace('.', ""))),
+        "{after}"
+    );
+    assert_recreated(&env, &b, &py, &after);
+    assert!(!b.venv.join("lib/python3.12").exists());
+}
+
+#[test]
+fn a_pin_with_no_wheel_leaves_the_venv_byte_identical_and_is_named() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let b = broken_venv(&env, &py);
+    // A distribution the wheelhouse does not have.
+    let site = b.venv.join(format!("lib/python{}/site-packages", py.minor));
+    let ghost = site.join("ghostpkg-4.2.dist-info");
+    fs::create_dir(&ghost).unwrap();
+    fs::write(ghost.join("METADATA"), "Name: ghostpkg\nVersion: 4.2\n").unwrap();
+    fs::write(ghost.join("RECORD"), "ghostpkg-4.2.dist-info/METADATA,,\n").unwrap();
+    let before = snapshot(&b.venv);
+    let out = repair(&env, &b.venv, true)
+        .args(["--yes", "--strategy", "recreate", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("failed at `ghostpkg==4.2`"), "{stderr}");
+    assert!(stderr.contains("--find-links"), "{stderr}");
+    assert!(stderr.contains("rolled back"), "{stderr}");
+    assert_same_tree(&before, &snapshot(&b.venv));
+    // Nothing to undo: the failed run recorded no repair.
+    env.venvfix().arg("undo").arg(&b.venv).assert().code(1);
+}
+
+#[test]
+fn dry_run_and_json_show_the_recreate() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let b = broken_venv(&env, &py);
+    let site = b.venv.join(format!("lib/python{}/site-packages", py.minor));
+    let old = site.join("oldpkg-1.0.dist-info");
+    fs::create_dir(&old).unwrap();
+    fs::write(
+        old.join("METADATA"),
+        "Name: oldpkg\nVersion: 1.0\nRequires-Python: <3.0\n",
+    )
+    .unwrap();
+    let before = snapshot(&b.venv);
+    let out = repair(&env, &b.venv, true)
+        .args(["--dry-run", "--strategy", "recreate"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for expected in [
+        &format!("Python {}", py.version) as &str,
+        "reinstall 6 requirements",
+        "tinyjson==1.0.0",
+        "compiled: MarkupSafe==",
+        "unavailable: oldpkg==1.0: Requires-Python `<3.0` excludes",
+        "carried over: .project",
+        "carried over: bin/postactivate",
+        "prompt kept: my env",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
+    }
+
+    let out = repair(&env, &b.venv, true)
+        .args(["--dry-run", "--json", "--strategy", "recreate"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entry = &json["venvs"][0];
+    assert_eq!(entry["strategy"], "recreate");
+    assert_eq!(entry["outcome"], "planned");
+    assert_eq!(entry["target"]["version"], py.version.as_str());
+    let action = &entry["actions"][0];
+    assert_eq!(action["op"], "recreate");
+    let reqs: Vec<&str> = action["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(reqs.contains(&"venvfix-demo==2.3.1"), "{reqs:?}");
+    assert!(reqs.iter().any(|r| r.starts_with("-e ")), "{reqs:?}");
+    assert_eq!(action["recreate"]["carry_over"][0], ".project");
+    assert_eq!(action["recreate"]["offline"], true);
+    assert!(
+        entry["problems"]
+            .as_array()
+            .unwrap()
+            .contains(&"interpreter-missing".into())
+    );
+    assert_same_tree(&before, &snapshot(&b.venv));
+}
+
+#[test]
+fn relink_only_changes_nothing_when_no_python_of_the_minor_is_installed() {
+    let env = TestEnv::new();
+    let py = python3();
+    // No Python discoverable at all.
+    let b = broken_venv(&env, &py);
+    let before = snapshot(&b.venv);
+    let out = repair(&env, &b.venv, true)
+        .args(["--yes", "--strategy", "relink"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains(&format!("no installed Python {}", py.minor)),
+        "{stdout}\n{stderr}"
+    );
+    assert_same_tree(&before, &snapshot(&b.venv));
+
+    // `auto` with no Python at all says why it cannot recreate either.
+    let out = repair(&env, &b.venv, true)
+        .args(["--dry-run", "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entry = &json["venvs"][0];
+    assert_eq!(entry["strategy"], "none");
+    let why = entry["unresolved"][0]["why"].as_str().unwrap();
+    assert!(why.contains("cannot be recreated"), "{why}");
+    assert_same_tree(&before, &snapshot(&b.venv));
+}
+
+/// The planner on a hand-made broken 3.8 venv and a made-up inventory (nothing runs).
+#[test]
+fn the_planner_picks_the_newest_python_3_and_lists_the_others() {
+    use venvfix::diagnose::diagnose;
+    use venvfix::inventory::{Installation, Inventory, Source};
+    use venvfix::plan::{Action, Allowed, PlanRequest, PythonRequest, Strategy, plan};
+    use venvfix::venv::Venv;
+
+    let env = TestEnv::new();
+    let venv = env.path("venv");
+    env.write("venv/pyvenv.cfg", "home = /gone/bin\nversion = 3.8.18\n");
+    env.write(
+        "venv/lib/python3.8/site-packages/six-1.17.0.dist-info/METADATA",
+        "Name: six\nVersion: 1.17.0\nRequires-Python: >=2.7, !=3.0.*, !=3.1.*\n",
+    );
+    env.write(
+        "venv/lib/python3.8/site-packages/pip-23.0.1.dist-info/METADATA",
+        "Name: pip\nVersion: 23.0.1\n",
+    );
+    fs::create_dir(venv.join("bin")).unwrap();
+    std::os::unix::fs::symlink("/gone/bin/python3.8", venv.join("bin/python3.8")).unwrap();
+    let fake = |version: &str, implementation: &str| {
+        let exe = env.write(format!("py-{implementation}-{version}/bin/python"), "");
+        Installation {
+            path: exe.clone(),
+            aliases: Vec::new(),
+            version: version.parse().unwrap(),
+            implementation: implementation.into(),
+            prefix: exe.parent().unwrap().parent().unwrap().to_path_buf(),
+            source: Source::Prefix,
+            os_managed: false,
+        }
+    };
+    let inventory = Inventory {
+        pythons: vec![
+            fake("2.7.18", "cpython"),
+            fake("3.9.18", "cpython"),
+            fake("3.12.1", "cpython"),
+            fake("3.10.14", "pypy"),
+        ],
+        failures: Vec::new(),
+    };
+    let d = diagnose(Venv::inspect(&venv).unwrap(), &inventory);
+    let p = plan(&d, &inventory, &PlanRequest::default()).unwrap();
+    assert_eq!(p.strategy, Strategy::Recreate, "{}", p.reason);
+    assert_eq!(p.target.as_ref().unwrap().version.to_string(), "3.12.1");
+    let others: Vec<String> = p
+        .alternatives
+        .iter()
+        .map(|a| a.target.version.to_string())
+        .collect();
+    assert_eq!(others, ["3.9.18"]);
+    assert!(p.reason.contains("no installed Python 3.8"), "{}", p.reason);
+    assert!(
+        p.reason.contains("reinstall 1 distribution"),
+        "{}",
+        p.reason
+    );
+    assert!(
+        p.resolves
+            .contains(&venvfix::diagnose::ProblemKind::InterpreterMissing)
+    );
+    let Action::Recreate(spec) = &p.actions[0] else {
+        panic!("not a recreate: {:?}", p.actions);
+    };
+    assert_eq!(spec.requirements, ["six==1.17.0"]);
+    assert!(spec.with_pip);
+    assert!(spec.unavailable.is_empty());
+
+    // `--python 3.9` picks it; 3.12 becomes the alternative.
+    let request = PlanRequest {
+        python: Some(PythonRequest::parse("3.9")),
+        ..PlanRequest::default()
+    };
+    let p = plan(&d, &inventory, &request).unwrap();
+    assert_eq!(p.target.as_ref().unwrap().version.to_string(), "3.9.18");
+    assert_eq!(p.alternatives[0].target.version.to_string(), "3.12.1");
+
+    // Only Python 2 installed: a 3.8 venv is never moved to it.
+    let only2 = Inventory {
+        pythons: vec![fake("2.7.18", "cpython")],
+        failures: Vec::new(),
+    };
+    let request = PlanRequest {
+        allowed: Allowed::Recreate,
+        ..PlanRequest::default()
+    };
+    let p = plan(&d, &only2, &request).unwrap();
+    assert_eq!(p.strategy, Strategy::None);
+    assert!(p.reason.contains("no installed cpython 3"), "{}", p.reason);
+}
