@@ -293,11 +293,15 @@ pub fn plan(
         .map(|p| p.kind)
         .filter(|k| RELINK_FIXES.contains(k))
         .collect();
-    if d.status() == Status::Ok || (fixable.is_empty() && request.allowed != Allowed::Recreate) {
+    // A config that cannot be read is an error only a recreate can fix.
+    let needs_recreate = d.has(ProblemKind::InvalidConfig);
+    if d.status() == Status::Ok
+        || (fixable.is_empty() && !needs_recreate && request.allowed != Allowed::Recreate)
+    {
         plan.reason = if d.status() == Status::Ok {
             "nothing to repair".into()
         } else {
-            "no problem venvfix can fix by relinking".into()
+            "only warnings a relink cannot fix; `--strategy recreate` rebuilds the venv".into()
         };
         plan.unresolved = unresolved(d, &[]);
         return Ok(plan);
@@ -356,15 +360,21 @@ pub fn plan(
         .unwrap_or_else(|| "of this venv's version".into());
     let no_relink = match request.allowed {
         Allowed::Relink => {
-            plan.reason = format!(
-                "no installed Python {minor} to relink to; `--strategy relink` leaves it for a \
-                 later decision"
-            );
+            plan.reason = if relinkable {
+                format!(
+                    "no installed Python {minor} to relink to; `--strategy relink` leaves it \
+                     for a later decision"
+                )
+            } else {
+                "pyvenv.cfg cannot be read, so the venv cannot be relinked; `--strategy \
+                 recreate` rebuilds it"
+                    .into()
+            };
             plan.unresolved = unresolved(d, &[]);
             return Ok(plan);
         }
         Allowed::Recreate => "`--strategy recreate` was asked for".to_string(),
-        Allowed::Auto if !relinkable && !ranked.is_empty() => {
+        Allowed::Auto if !relinkable => {
             "pyvenv.cfg cannot be read, so the venv cannot be relinked".into()
         }
         Allowed::Auto => format!("no installed Python {minor} to relink to"),

@@ -298,13 +298,9 @@ pub fn print_plan(plan: &Plan, printer: &Printer) {
     let headline = match (&plan.strategy, &plan.target) {
         (Strategy::None, _) => format!("nothing to do: {}", plan.reason),
         (strategy, Some(t)) => format!(
-            "{} to Python {} ({}, `{}`): {}",
-            strategy.as_str(),
-            t.version,
-            serde_json::to_value(t.source)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            "{} ({}, `{}`): {}",
+            with_python(*strategy, &t.version),
+            t.source.as_str(),
             t.path.display(),
             plan.reason
         ),
@@ -328,15 +324,38 @@ pub fn print_plan(plan: &Plan, printer: &Printer) {
             u.why
         ));
     }
-    for alt in &plan.alternatives {
+    // A recreate can go to any installed Python: the best few are enough to read.
+    const SHOWN: usize = 3;
+    let shown = if printer.verbose() {
+        plan.alternatives.len()
+    } else {
+        SHOWN
+    };
+    for alt in plan.alternatives.iter().take(shown) {
         printer.out(&format!(
-            "    {} {} to Python {} (`{}`): {}",
+            "    {} {} (`{}`): {}",
             printer.paint(Style::Dim, "alternative:"),
-            alt.strategy.as_str(),
-            alt.target.version,
+            with_python(alt.strategy, &alt.target.version),
             alt.target.path.display(),
             alt.why
         ));
+    }
+    if plan.alternatives.len() > shown {
+        printer.out(&format!(
+            "    {} and {} more (`-v` lists them all)",
+            printer.paint(Style::Dim, "alternative:"),
+            plan.alternatives.len() - shown
+        ));
+    }
+}
+
+/// `relink to Python 3.8.18`, `recreate with Python 3.12.1`, `update pyvenv.cfg for ...`.
+fn with_python(strategy: Strategy, version: &venvfix::version::PythonVersion) -> String {
+    match strategy {
+        Strategy::Relink => format!("relink to Python {version}"),
+        Strategy::Recreate => format!("recreate with Python {version}"),
+        Strategy::UpdateConfig => format!("update pyvenv.cfg for Python {version}"),
+        Strategy::None => "nothing".to_string(),
     }
 }
 
@@ -513,14 +532,13 @@ fn ask(items: &mut [Item], inventory: &Inventory, printer: &Printer) -> Option<b
             "Apply the plan above ({})",
             plan.target
                 .as_ref()
-                .map(|t| format!("{} to Python {}", plan.strategy.as_str(), t.version))
+                .map(|t| with_python(plan.strategy, &t.version))
                 .unwrap_or_else(|| plan.strategy.as_str().to_string())
         )];
         for alt in &plan.alternatives {
             choices.push(format!(
-                "{} to Python {} instead (`{}`)",
-                alt.strategy.as_str(),
-                alt.target.version,
+                "{} instead (`{}`)",
+                with_python(alt.strategy, &alt.target.version),
                 alt.target.path.display()
             ));
         }
@@ -716,13 +734,13 @@ fn apply_all(
             Outcome::Repaired(backup) => {
                 counts[0] += 1;
                 let Ok(plan) = &item.plan else { continue };
-                let target = plan
+                let done = plan
                     .target
                     .as_ref()
-                    .map(|t| format!(" to Python {}", t.version))
-                    .unwrap_or_default();
+                    .map(|t| with_python(plan.strategy, &t.version))
+                    .unwrap_or_else(|| plan.strategy.as_str().to_string());
                 let repaired = printer.paint_err(Style::Green, "repaired");
-                let what = format!("{repaired} {path}: {}{target}", plan.strategy.as_str());
+                let what = format!("{repaired} {path}: {done}");
                 let undo = format!(
                     "backup in `{}` (`venvfix undo {path}` restores it)",
                     backup.display()
