@@ -99,8 +99,8 @@ pub fn check_venvs(
     outcome
 }
 
-/// A journal left by a killed repair means the venv may be half-changed.
-fn add_interrupted(diagnosis: &mut Diagnosis, venv: &Path, state: &ExecOptions) {
+/// A journal left by a killed repair means the venv may be half-changed: say so first.
+pub fn add_interrupted(diagnosis: &mut Diagnosis, venv: &Path, state: &ExecOptions) {
     if let Some(pending) = execute::pending(venv, state) {
         diagnosis.problems.insert(
             0,

@@ -223,7 +223,8 @@ impl PythonRequest {
         PythonRequest::Path(PathBuf::from(text))
     }
 
-    fn accepts(&self, installation: &Installation) -> bool {
+    /// Whether `installation` is what the user asked for.
+    pub fn accepts(&self, installation: &Installation) -> bool {
         match self {
             PythonRequest::Version(v) => {
                 installation.version.same_minor(v)
@@ -287,6 +288,18 @@ pub fn plan(
         unresolved: Vec::new(),
         reason: String::new(),
     };
+    if d.has(ProblemKind::InterruptedRepair) {
+        plan.reason = "an interrupted repair must be rolled back first: `venvfix repair` (without \
+                       `--dry-run`) or `venvfix undo` does it"
+            .into();
+        plan.unresolved = unresolved(d, &[]);
+        for u in &mut plan.unresolved {
+            if u.kind != ProblemKind::InterruptedRepair {
+                u.why = "planned once the interrupted repair is rolled back".into();
+            }
+        }
+        return Ok(plan);
+    }
     let fixable: Vec<ProblemKind> = d
         .problems
         .iter()
@@ -616,6 +629,9 @@ fn unresolved(d: &Diagnosis, fixed: &[ProblemKind]) -> Vec<Unresolved> {
                 ProblemKind::InvalidConfig => {
                     "pyvenv.cfg cannot be read; it must be recreated".into()
                 }
+                ProblemKind::InterruptedRepair => {
+                    "roll the interrupted repair back first (`venvfix undo`)".into()
+                }
                 _ => "no installed Python can fix it by relinking".into(),
             },
         })
@@ -739,6 +755,12 @@ fn link_actions(venv: &Venv, target: &Installation, to: &Path) -> Vec<Action> {
         .collect();
     for name in &base_names {
         let current = after.get(name).cloned().flatten();
+        // A link that already leads to the target's file (`python3 -> .../bin/python3`, a link
+        // to `python3.12` beside it) is left as the creator wrote it.
+        let same_file = std::fs::canonicalize(bin.join(name)).is_ok_and(|c| c == target.path);
+        if same_file {
+            continue;
+        }
         if current.as_deref() != Some(to) {
             actions.push(Action::Symlink {
                 path: venv.relative(&bin.join(name)).to_path_buf(),

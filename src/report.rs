@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::check::CheckOutcome;
+use crate::check::{CheckOutcome, Unchecked};
 use crate::diagnose::{Diagnosis, Problem};
 use crate::plan::{Action, Plan, Target};
 use crate::venv::EntryKind;
@@ -30,6 +30,15 @@ pub struct Summary {
 pub struct ErrorReport {
     pub path: String,
     pub message: String,
+}
+
+impl From<&Unchecked> for ErrorReport {
+    fn from(e: &Unchecked) -> Self {
+        ErrorReport {
+            path: shown(&e.path),
+            message: e.message.clone(),
+        }
+    }
 }
 
 /// One venv in `check --json`.
@@ -104,14 +113,7 @@ impl CheckReport {
                 warning,
                 broken,
             },
-            errors: outcome
-                .errors
-                .iter()
-                .map(|e| ErrorReport {
-                    path: shown(&e.path),
-                    message: e.message.clone(),
-                })
-                .collect(),
+            errors: outcome.errors.iter().map(ErrorReport::from).collect(),
         }
     }
 }

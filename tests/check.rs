@@ -467,3 +467,34 @@ fn text_output_names_each_problem_with_a_hint_and_a_summary() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_file_inside_a_venv_means_that_venv_and_other_files_are_exit_2() {
+    let env = TestEnv::new();
+    let py = python3();
+    let base = env.copy_prefix(&py, "sys/py");
+    let venv = env.path("venv");
+    make_venv(&base.exe, &venv, &[]);
+    fs::remove_dir_all(&base.prefix).unwrap();
+    let report = check_json(&env, &[&venv.join("bin/python")], 1);
+    assert_eq!(kinds(&report, &venv), ["interpreter-missing"]);
+    let stray = env.write("notes.txt", "x");
+    let report = check_json(&env, &[&stray, Path::new("nope")], 2);
+    let errors: Vec<&str> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(errors, ["is not a directory or a venv", "does not exist"]);
+}
+
+#[test]
+fn a_tree_without_venvs_says_so() {
+    let env = TestEnv::new();
+    fs::create_dir_all(env.path("empty/src")).unwrap();
+    let out = env.venvfix().args(["check", "empty"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no venv found in `empty`"), "{stderr}");
+}

@@ -583,3 +583,116 @@ fn run_on_pty(
     };
     (text(&seen), status)
 }
+
+#[test]
+fn ctrl_c_at_the_prompt_restores_the_cursor_and_changes_nothing() {
+    let Broken { env, venv, .. } = base_removed(false);
+    let before = snapshot(&venv);
+    let (output, status) = run_on_pty(&env, &["repair"], &venv, &[("Repair", "\x03")]);
+    assert_eq!(status, Some(130), "{output}");
+    assert!(
+        output.contains("\x1b[?25h"),
+        "the cursor is shown again: {output:?}"
+    );
+    assert!(
+        output.contains("cancelled: nothing was changed"),
+        "{output}"
+    );
+    assert_same_tree(&before, &snapshot(&venv));
+}
+
+#[test]
+fn python_named_by_path_outside_discovery_is_used_and_a_bad_one_is_a_usage_error() {
+    let env = TestEnv::new();
+    let py = python3();
+    let old = env.copy_prefix(&py, "sys/old");
+    let mine = env.copy_prefix(&py, "home/python-mine");
+    let venv = env.path("venv");
+    make_venv(&old.exe, &venv, &[]);
+    fs::remove_dir_all(&old.prefix).unwrap();
+    // Discovery finds nothing (empty search path); the user names the Python.
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes", "--python"])
+        .arg(&mine.exe)
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(fs::canonicalize(venv.join("bin/python")).unwrap(), mine.exe);
+
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes", "--python", "no-such-python"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no-such-python"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_dry_run_shows_an_interrupted_repair_instead_of_planning() {
+    let Broken { env, venv, .. } = base_removed(false);
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes"])
+        .arg(&venv)
+        .env("VENVFIX_FAILPOINT", "after-action:1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report = json_of(&out);
+    assert_eq!(report["venvs"][0]["strategy"], "none");
+    assert_eq!(report["venvs"][0]["problems"][0], "interrupted-repair");
+}
+
+/// A venv made through `python3` whose `home` went stale: its link still leads to the right
+/// file, so only the config changes.
+#[test]
+fn a_link_that_already_leads_to_the_target_is_kept() {
+    let env = TestEnv::new();
+    let py = python3();
+    let base = env.copy_prefix(&py, "sys/py");
+    env.add_python(&base);
+    let venv = env.path("venv");
+    make_venv(&base.prefix.join("bin/python3"), &venv, &[]);
+    let cfg = fs::read_to_string(venv.join("pyvenv.cfg")).unwrap();
+    fs::write(
+        venv.join("pyvenv.cfg"),
+        cfg.replace(
+            &format!("home = {}", base.bin_dir().display()),
+            "home = /gone/bin",
+        ),
+    )
+    .unwrap();
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    assert_eq!(
+        report["venvs"][0]["strategy"], "update-config",
+        "{report:#}"
+    );
+    let ops: Vec<&str> = report["venvs"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["op"].as_str().unwrap())
+        .collect();
+    assert!(ops.iter().all(|op| *op == "config"), "{ops:?}");
+}

@@ -111,7 +111,7 @@ pub struct RepairArgs {
     /// no PATH, only those.
     #[arg(long)]
     pub known: bool,
-    /// Print the plan and change nothing (exit 0 if it would fix everything, else 1).
+    /// Print the plan and change nothing (exit 0 if no venv would be left broken, else 1).
     #[arg(long)]
     pub dry_run: bool,
     /// Apply the recommended plan without asking.

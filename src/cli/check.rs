@@ -1,21 +1,25 @@
 //! `venvfix check`: diagnose venvs and print a verdict per venv (text or JSON).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use venvfix::ExitCode;
 use venvfix::check::{CheckOutcome, Unchecked, check_venvs, find_venvs};
 use venvfix::diagnose::{Diagnosis, Severity, Status};
 use venvfix::execute::ExecOptions;
 use venvfix::inventory::{Inventory, InventoryOptions};
-use venvfix::report::CheckReport;
-use venvfix::scan::{ScanOptions, known_homes};
+use venvfix::report::{CheckReport, ErrorReport};
+use venvfix::scan::{ScanOptions, known_homes, venv_marker};
 
 use super::args::CheckArgs;
 use super::printer::{Printer, Style};
 use super::progress::ScanSpinner;
 
 pub fn run(args: &CheckArgs, printer: &Printer) -> ExitCode {
-    let (paths, mut code) = resolve_paths(&args.paths, args.known, printer);
+    let Paths {
+        search: paths,
+        errors: path_errors,
+        mut code,
+    } = resolve_paths(&args.paths, args.known, printer);
     let options = ScanOptions {
         follow_links: args.follow_links,
         ..ScanOptions::default()
@@ -53,12 +57,21 @@ pub fn run(args: &CheckArgs, printer: &Printer) -> ExitCode {
     outcome.errors.splice(0..0, scan_errors);
 
     if args.json {
-        printer.json(&CheckReport::new(&outcome));
+        let mut report = CheckReport::new(&outcome);
+        // The named paths that could not be used belong in the report too.
+        report
+            .errors
+            .splice(0..0, path_errors.iter().map(ErrorReport::from));
+        printer.json(&report);
     } else {
         print_text(&outcome, printer);
     }
     for error in &outcome.errors {
         warn_unchecked(error, printer);
+    }
+    if venvs.is_empty() && path_errors.is_empty() && !args.json {
+        let shown: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
+        printer.status(&format!("no venv found in {}", shown.join(", ")));
     }
     let (_, _, broken) = outcome.summary();
     if broken > 0 {
@@ -82,25 +95,58 @@ pub fn warn_unchecked(error: &Unchecked, printer: &Printer) {
     }
 }
 
+/// The paths to search, resolved once from what the user typed.
+pub struct Paths {
+    /// Dirs and venvs to scan.
+    pub search: Vec<PathBuf>,
+    /// Named paths that cannot be searched (each already printed as an error).
+    pub errors: Vec<Unchecked>,
+    /// `Error` (2) when a named path cannot be used, else `Success`.
+    pub code: ExitCode,
+}
+
 /// The paths to search: the user's, plus the well-known homes with `--known`; `.` when neither.
-/// A named path that does not exist is an error (exit 2) but the others are still checked; a
+/// A named path that does not exist, or a file outside any venv, is an error (exit 2) but the
+/// others are still checked; a file inside a venv (`venv/bin/python`) means that venv; a
 /// well-known home that does not exist is simply skipped.
-pub fn resolve_paths(
-    given: &[PathBuf],
-    known: bool,
-    printer: &Printer,
-) -> (Vec<PathBuf>, ExitCode) {
-    let mut code = ExitCode::Success;
-    let mut paths = Vec::new();
+pub fn resolve_paths(given: &[PathBuf], known: bool, printer: &Printer) -> Paths {
+    let mut paths = Paths {
+        search: Vec::new(),
+        errors: Vec::new(),
+        code: ExitCode::Success,
+    };
     for path in given {
-        if std::fs::symlink_metadata(path).is_err() {
+        let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
+        let problem = if std::fs::symlink_metadata(path).is_err() {
+            Some("does not exist")
+        } else if is_dir {
+            paths.search.push(path.clone());
+            None
+        } else {
+            // A file or a link (perhaps dangling) such as `venv/bin/python`.
+            match enclosing_venv(path) {
+                Some(venv) => {
+                    printer.status(&format!(
+                        "`{}` is inside the venv `{}`: checking that venv",
+                        path.display(),
+                        venv.display()
+                    ));
+                    paths.search.push(venv);
+                    None
+                }
+                None => Some("is not a directory or a venv"),
+            }
+        };
+        if let Some(problem) = problem {
             printer.error(
-                &format!("`{}` does not exist", path.display()),
+                &format!("`{}` {problem}", path.display()),
                 Some("give a venv directory or a directory to search for venvs"),
             );
-            code = ExitCode::Error;
-        } else {
-            paths.push(path.clone());
+            paths.errors.push(Unchecked {
+                path: path.clone(),
+                message: problem.to_string(),
+            });
+            paths.code = ExitCode::Error;
         }
     }
     if known {
@@ -110,12 +156,21 @@ pub fn resolve_paths(
         }
         for home in homes {
             printer.detail(&format!("--known: searching `{}`", home.display()));
-            paths.push(home);
+            paths.search.push(home);
         }
     } else if given.is_empty() {
-        paths.push(PathBuf::from("."));
+        paths.search.push(PathBuf::from("."));
     }
-    (paths, code)
+    paths
+}
+
+/// The venv a file such as `venv/bin/python` or `venv/pyvenv.cfg` belongs to.
+fn enclosing_venv(file: &Path) -> Option<PathBuf> {
+    file.ancestors()
+        .skip(1)
+        .take(3)
+        .find(|dir| venv_marker(dir).is_some())
+        .map(Path::to_path_buf)
 }
 
 /// Readable for one venv and for a tree of hundreds: venvs with a problem in full, healthy ones
@@ -129,7 +184,7 @@ fn print_text(outcome: &CheckOutcome, printer: &Printer) {
             Status::Ok => list_healthy && !printer.quiet(),
         };
         if shown {
-            print_diagnosis(diagnosis, printer);
+            print_diagnosis(diagnosis, printer, false);
         }
     }
     let (ok, warning, broken) = outcome.summary();
@@ -149,7 +204,8 @@ fn print_text(outcome: &CheckOutcome, printer: &Printer) {
 }
 
 /// One venv: a status line, then each problem with its hint.
-pub fn print_diagnosis(d: &Diagnosis, printer: &Printer) {
+/// `in_repair`: the output of `repair` itself, where a hint to run `venvfix repair` is noise.
+pub fn print_diagnosis(d: &Diagnosis, printer: &Printer, in_repair: bool) {
     let status = d.status();
     let label = match status {
         Status::Ok => printer.paint(Style::Green, "ok     "),
@@ -181,6 +237,7 @@ pub fn print_diagnosis(d: &Diagnosis, printer: &Printer) {
         if let Some(hint) = &problem.hint
             && problem.severity != Severity::Info
             && !printer.quiet()
+            && !(in_repair && hint.contains("venvfix repair"))
         {
             printer.out(&format!(
                 "        {}: {hint}",

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use venvfix::ExitCode;
-use venvfix::check::find_venvs;
+use venvfix::check::{add_interrupted, find_venvs};
 use venvfix::diagnose::{Diagnosis, Severity, Status, diagnose};
 use venvfix::execute::{self, ExecError, ExecOptions};
 use venvfix::inventory::{Inventory, InventoryOptions};
@@ -23,7 +23,7 @@ use venvfix::scan::ScanOptions;
 use venvfix::venv::Venv;
 
 use super::args::{RepairArgs, StrategyChoice};
-use super::check::{print_diagnosis, resolve_paths, warn_unchecked};
+use super::check::{Paths, print_diagnosis, resolve_paths, warn_unchecked};
 use super::printer::{Printer, Style};
 use super::progress::{InstallProgress, ScanSpinner, batch_bar};
 
@@ -45,7 +45,11 @@ impl Item {
 }
 
 pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
-    let (paths, mut code) = resolve_paths(&args.paths, args.known, printer);
+    let Paths {
+        search: paths,
+        mut code,
+        ..
+    } = resolve_paths(&args.paths, args.known, printer);
     if paths.is_empty() {
         if code == ExitCode::Success {
             printer.status("no venv found: none of the well-known homes of venvs exists here");
@@ -87,20 +91,26 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
     }
     // Discovered once for the whole batch: every venv is diagnosed and planned against it, and
     // the executor and the prompt reuse it (each distinct interpreter is probed once, cached).
-    let inventory = Inventory::discover(&InventoryOptions::from_env());
+    let mut inventory = Inventory::discover(&InventoryOptions::from_env());
+    let python = args.python.as_deref().map(PythonRequest::parse);
+    if let Some(python) = &python
+        && !ensure_python(python, &mut inventory, printer)
+    {
+        return ExitCode::Error;
+    }
     let request = PlanRequest {
         allowed: match args.strategy {
             StrategyChoice::Auto => Allowed::Auto,
             StrategyChoice::Relink => Allowed::Relink,
             StrategyChoice::Recreate => Allowed::Recreate,
         },
-        python: args.python.as_deref().map(PythonRequest::parse),
+        python,
         find_links: args.find_links.clone(),
         offline: args.offline,
     };
     let mut items: Vec<Item> = venvs
         .par_iter()
-        .map(|path| prepare(path, &inventory, &request))
+        .map(|path| prepare(path, &inventory, &request, &options))
         .collect();
 
     if args.dry_run {
@@ -147,6 +157,75 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
     code
 }
 
+/// Ctrl-C at a prompt: show the cursor the prompt hid, say that nothing changed, exit 130.
+/// Nothing has been changed while a prompt is up, so leaving at once is safe.
+fn restore_terminal_on_interrupt() {
+    extern "C" fn on_interrupt(_: nix::libc::c_int) {
+        const MESSAGE: &[u8] = b"\x1b[?25h\ncancelled: nothing was changed\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer is static.
+        unsafe {
+            nix::libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
+            nix::libc::_exit(130);
+        }
+    }
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(on_interrupt),
+        nix::sys::signal::SaFlags::empty(),
+        nix::sys::signal::SigSet::empty(),
+    );
+    // SAFETY: the handler only calls async-signal-safe functions.
+    let _ = unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, &action) };
+}
+
+/// Make sure `--python` names an installed Python. A path the user names explicitly is looked
+/// up with the discovery rules even outside the usual places (never inside a venv, never a
+/// script); anything else is a usage error naming what was found instead.
+fn ensure_python(python: &PythonRequest, inventory: &mut Inventory, printer: &Printer) -> bool {
+    if inventory.pythons.iter().any(|i| python.accepts(i)) {
+        return true;
+    }
+    if let PythonRequest::Path(path) = python
+        && let Some(dir) = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        let options = InventoryOptions {
+            search_path: Some(vec![dir]),
+            ..InventoryOptions::from_env()
+        };
+        let found = Inventory::discover(&options);
+        for installation in found.pythons {
+            if !inventory
+                .pythons
+                .iter()
+                .any(|i| i.path == installation.path)
+            {
+                inventory.pythons.push(installation);
+            }
+        }
+        if inventory.pythons.iter().any(|i| python.accepts(i)) {
+            return true;
+        }
+    }
+    let (what, hint) = match python {
+        PythonRequest::Path(path) => (
+            format!(
+                "`--python {}` is not a Python installation (not an executable interpreter \
+                 outside a venv)",
+                path.display()
+            ),
+            "give the interpreter of an installation, e.g. `~/python-3.8.11/bin/python3.8`",
+        ),
+        PythonRequest::Version(version) => (
+            format!("no installed Python {version} was found"),
+            "`venvfix pythons` lists what is installed; add a dir with \
+             VENVFIX_PYTHON_SEARCH_PATH",
+        ),
+    };
+    printer.error(&what, Some(hint));
+    false
+}
+
 /// Roll back what an interrupted run left, before planning anything (DESIGN.md rule 5).
 fn recover_interrupted(venvs: &[PathBuf], options: &ExecOptions, printer: &Printer) -> ExitCode {
     let mut code = ExitCode::Success;
@@ -173,7 +252,12 @@ fn recover_interrupted(venvs: &[PathBuf], options: &ExecOptions, printer: &Print
     code
 }
 
-fn prepare(path: &Path, inventory: &Inventory, request: &PlanRequest) -> Item {
+fn prepare(
+    path: &Path,
+    inventory: &Inventory,
+    request: &PlanRequest,
+    options: &ExecOptions,
+) -> Item {
     let venv = match Venv::inspect(path) {
         Ok(venv) => venv,
         Err(e) => {
@@ -184,7 +268,9 @@ fn prepare(path: &Path, inventory: &Inventory, request: &PlanRequest) -> Item {
             };
         }
     };
-    let diagnosis = diagnose(venv, inventory);
+    let mut diagnosis = diagnose(venv, inventory);
+    // Only a dry run can still see a journal here: the others rolled it back first.
+    add_interrupted(&mut diagnosis, path, options);
     let plan = plan(&diagnosis, inventory, request).map_err(|e| e.to_string());
     Item {
         path: path.to_path_buf(),
@@ -263,7 +349,7 @@ fn show_plans(items: &[Item], json: bool, printer: &Printer, outcome: &'static s
 /// One venv in full: its diagnosis, then its plan.
 fn print_details(item: &Item, printer: &Printer) {
     if let Some(d) = &item.diagnosis {
-        print_diagnosis(d, printer);
+        print_diagnosis(d, printer, true);
     }
     match &item.plan {
         Ok(plan) => print_plan(plan, printer),
@@ -296,7 +382,7 @@ fn entry(
 /// A plan as the user reads it: strategy and target, then each change as `old -> new`.
 pub fn print_plan(plan: &Plan, printer: &Printer) {
     let headline = match (&plan.strategy, &plan.target) {
-        (Strategy::None, _) => format!("nothing to do: {}", plan.reason),
+        (Strategy::None, _) => plan.reason.clone(),
         (strategy, Some(t)) => format!(
             "{} ({}, `{}`): {}",
             with_python(*strategy, &t.version),
@@ -513,6 +599,7 @@ fn print_table(items: &[&Item], printer: &Printer) {
 /// one confirmation for all. `None` when the prompt itself failed (closed terminal).
 fn ask(items: &mut [Item], inventory: &Inventory, printer: &Printer) -> Option<bool> {
     show_plans(items, false, printer, "planned");
+    restore_terminal_on_interrupt();
     let theme = dialoguer::theme::SimpleTheme;
     let applicable: Vec<usize> = items
         .iter()

@@ -187,10 +187,16 @@ impl InventoryOptions {
                 .filter(|p| !p.as_os_str().is_empty())
                 .collect()
         });
-        let cache_dir = std::env::var_os("VENVFIX_CACHE_DIR")
+        // An empty variable is unset (never "the current directory", which may be a venv);
+        // XDG requires its dirs to be absolute.
+        let non_empty = |key: &str| std::env::var_os(key).filter(|v| !v.is_empty());
+        let cache_dir = non_empty("VENVFIX_CACHE_DIR")
             .map(PathBuf::from)
             .or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("venvfix"))
+                non_empty("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .filter(|d| d.is_absolute())
+                    .map(|d| d.join("venvfix"))
             })
             .or_else(|| std::env::home_dir().map(|h| h.join(".cache/venvfix")));
         let timeout = std::env::var("VENVFIX_PROBE_TIMEOUT_MS")
