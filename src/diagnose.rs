@@ -2,7 +2,9 @@
 //!
 //! The detector reads the [`Venv`] model and asks the [`Inventory`] what the interpreter its
 //! links lead to really is. It never runs anything itself: a base the inventory did not find is
-//! judged from its files (`patchlevel.h`, `lib/pythonX.Y`), as DESIGN.md rule 2 requires. The
+//! judged from its files (`patchlevel.h`, `lib/pythonX.Y`), and a copied interpreter from its
+//! ELF dynamic section ([`crate::elf`]: which `libpython` it loads, from where), as DESIGN.md
+//! rule 2 requires. A file it cannot identify is reported as such, never called healthy. The
 //! problem kinds and severities are the public contract of DESIGN.md; messages name the link,
 //! its target, both versions and the file, so a user can verify every claim by hand.
 
