@@ -2,7 +2,9 @@
 //!
 //! The detector reads the [`Venv`] model and asks the [`Inventory`] what the interpreter its
 //! links lead to really is. It never runs anything itself: a base the inventory did not find is
-//! judged from its files (`patchlevel.h`, `lib/pythonX.Y`), as DESIGN.md rule 2 requires. The
+//! judged from its files (`patchlevel.h`, `lib/pythonX.Y`), and a copied interpreter from its
+//! ELF dynamic section ([`crate::elf`]: which `libpython` it loads, from where), as DESIGN.md
+//! rule 2 requires. A file it cannot identify is reported as such, never called healthy. The
 //! problem kinds and severities are the public contract of DESIGN.md; messages name the link,
 //! its target, both versions and the file, so a user can verify every claim by hand.
 
@@ -10,9 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::elf;
 use crate::inventory::{self, Installation, Inventory};
 use crate::links::ChainEnd;
-use crate::venv::{ConfigState, EntryKind, Interpreter, Venv, is_interpreter_name};
+use crate::venv::{ConfigState, DanglingLink, EntryKind, Interpreter, Venv, is_interpreter_name};
 use crate::version::PythonVersion;
 
 /// The stable problem ids of DESIGN.md (used in JSON).
@@ -34,6 +37,9 @@ pub enum ProblemKind {
     MovedVenv,
     /// A repair was killed halfway: its journal is still there and the venv may be half-changed.
     InterruptedRepair,
+    /// The interpreter link leads to a file venvfix cannot identify as a Python installation
+    /// (not discovered, no version in its files or name); it was not run.
+    UnknownInterpreter,
 }
 
 impl ProblemKind {
@@ -51,6 +57,7 @@ impl ProblemKind {
             ProblemKind::StaleHome => "stale-home",
             ProblemKind::MovedVenv => "moved-venv",
             ProblemKind::InterruptedRepair => "interrupted-repair",
+            ProblemKind::UnknownInterpreter => "unknown-interpreter",
         }
     }
 }
@@ -168,6 +175,9 @@ pub fn diagnose(venv: Venv, inventory: &Inventory) -> Diagnosis {
     d.config();
     let base = d.interpreter();
     if let Some(base) = &base {
+        if base.version.major == 0 {
+            d.unknown(base);
+        }
         d.versions(base);
         if base.os_managed {
             d.push(
@@ -257,6 +267,11 @@ impl Detector<'_> {
             );
             return None;
         };
+        // A chain that ends at a regular file inside the venv is a copied interpreter
+        // (virtualenv < 20: `bin/python -> python3.8`, a copy): the venv is not its base.
+        if let Some(file) = venv.copied_runner() {
+            return self.copied_base(runner, &file);
+        }
         match &runner.kind {
             EntryKind::Link { chain, .. } => match &chain.end {
                 ChainEnd::File { canonical, .. } => Some(self.base_of(canonical)),
@@ -296,7 +311,7 @@ impl Detector<'_> {
                     None
                 }
             },
-            EntryKind::Copy { size } => self.copied_base(runner, *size),
+            EntryKind::Copy { .. } => self.copied_base(runner, &runner.path),
             EntryKind::Other => {
                 let hint = self.repair_hint();
                 let message = format!("`{}` is not an interpreter file", self.rel(&runner.path));
@@ -311,34 +326,145 @@ impl Detector<'_> {
         }
     }
 
-    /// The base of a venv made with `--copies`: the installation `home` names. A copied
-    /// launcher (pyenv's `--enable-shared` builds) dies without its base's `libpython`.
-    fn copied_base(&mut self, runner: &Interpreter, size: u64) -> Option<Base> {
-        let home = self
-            .venv
-            .home()
-            .or_else(|| self.venv.legacy_orig_prefix.as_ref().map(|p| p.join("bin")))?;
-        if !home.is_dir() {
-            let needs_lib = if size < 1_000_000 {
-                " and it is a small launcher that loads `libpython` from there"
-            } else {
-                ""
-            };
-            let message = format!(
-                "`{}` is a copied interpreter whose base `{}` is gone{needs_lib}",
+    /// The base of a venv whose `bin/python` is a copy (`--copies`, virtualenv < 20): the
+    /// installation `home` (or `orig-prefix.txt`) names. Whether the copy can start at all is
+    /// read from its ELF dynamic section, never by running it: a launcher (pyenv's
+    /// `--enable-shared` builds) needs `libpython` from its `RUNPATH`, which is not `home`.
+    fn copied_base(&mut self, runner: &Interpreter, file: &Path) -> Option<Base> {
+        let venv = self.venv;
+        let shown = if file == runner.path {
+            format!("`{}`", self.rel(&runner.path))
+        } else {
+            format!(
+                "`{}` (a link to `{}`)",
                 self.rel(&runner.path),
-                home.display()
-            );
+                self.rel(file)
+            )
+        };
+        let home = match (venv.home(), &venv.legacy_orig_prefix) {
+            (Some(home), _) => home,
+            (None, Some(prefix)) => {
+                if !prefix.is_dir() {
+                    let named_by = venv
+                        .lib_dirs
+                        .iter()
+                        .map(|d| d.path.join("orig-prefix.txt"))
+                        .find(|p| p.is_file())
+                        .map(|p| self.rel(&p))
+                        .unwrap_or_else(|| "orig-prefix.txt".into());
+                    let message = format!(
+                        "{shown} is a copied interpreter (virtualenv < 20) whose base prefix `{}`, \
+                         named by `{named_by}`, is gone: the standard library links into it lead \
+                         nowhere, so `bin/python` cannot import the venv's packages",
+                        prefix.display()
+                    );
+                    let hint = self.repair_hint();
+                    self.push(
+                        ProblemKind::InterpreterMissing,
+                        Severity::Error,
+                        message,
+                        hint,
+                    );
+                    return None;
+                }
+                prefix.join("bin")
+            }
+            // No config and no orig-prefix.txt: `invalid-config` says so.
+            (None, None) => return None,
+        };
+
+        let binding = match elf::read_dynamic(file) {
+            None => Binding::Unreadable,
+            Some(dynamic) => match dynamic.libpython() {
+                None => Binding::Static,
+                Some(lib) => {
+                    let runpath = dynamic.search_dirs(file);
+                    match find_library(lib, &runpath) {
+                        Some(dir) => Binding::Shared {
+                            lib: lib.to_string_lossy().into_owned(),
+                            dir,
+                        },
+                        None => {
+                            let searched = if runpath.is_empty() {
+                                "it has no RUNPATH".to_string()
+                            } else {
+                                format!(
+                                    "its RUNPATH {}",
+                                    runpath
+                                        .iter()
+                                        .map(|d| format!("`{}`", d.display()))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            };
+                            let message = format!(
+                                "{shown} is a copied launcher that needs `{}`, found neither in \
+                                 {searched} nor in the system library dirs ({}): it cannot start",
+                                lib.to_string_lossy(),
+                                system_lib_dirs()
+                                    .iter()
+                                    .map(|d| format!("`{}`", d.display()))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                            let hint = self.repair_hint();
+                            self.push(
+                                ProblemKind::InterpreterMissing,
+                                Severity::Error,
+                                message,
+                                hint,
+                            );
+                            return None;
+                        }
+                    }
+                }
+            },
+        };
+
+        if !home.is_dir() {
+            let (message, base) = match &binding {
+                Binding::Shared { lib, dir } => (
+                    format!(
+                        "pyvenv.cfg `home = {}` does not exist, but {shown} is a copied launcher \
+                         that loads `{lib}` from `{}` (its RUNPATH, not `home`): it still runs, \
+                         falling back to its compiled-in prefix, which works only while that \
+                         installation stays",
+                        home.display(),
+                        dir.display()
+                    ),
+                    self.bound_base(lib, dir),
+                ),
+                Binding::Static => (
+                    format!(
+                        "pyvenv.cfg `home = {}` does not exist; {shown} is a complete copied \
+                         interpreter (it needs no `libpython`), so it still runs and falls back \
+                         to its compiled-in prefix, which works only while that prefix holds its \
+                         standard library",
+                        home.display()
+                    ),
+                    None,
+                ),
+                Binding::Unreadable => {
+                    let message = format!(
+                        "{shown} is a copied interpreter whose base `{}` is gone, and venvfix \
+                         cannot read what it needs to start (not an ELF binary it can parse)",
+                        home.display()
+                    );
+                    let hint = self.repair_hint();
+                    self.push(
+                        ProblemKind::InterpreterMissing,
+                        Severity::Error,
+                        message,
+                        hint,
+                    );
+                    return None;
+                }
+            };
             let hint = self.repair_hint();
-            self.push(
-                ProblemKind::InterpreterMissing,
-                Severity::Error,
-                message,
-                hint,
-            );
-            return None;
+            self.push(ProblemKind::StaleHome, Severity::Warning, message, hint);
+            return base;
         }
-        let minor = self.venv.minor();
+        let minor = venv.minor();
         let found = self
             .inventory
             .find_by_dir(&home)
@@ -348,12 +474,78 @@ impl Detector<'_> {
             return Some(base_from_installation(installation));
         }
         let name = minor.map(|m| format!("python{}", m.short()));
-        let exe = name
+        let in_home = name
             .map(|n| home.join(n))
             .filter(|p| p.exists())
-            .or_else(|| first_interpreter_in(&home))?;
-        let canonical = std::fs::canonicalize(&exe).ok()?;
-        Some(self.base_of(&canonical))
+            .or_else(|| first_interpreter_in(&home))
+            .and_then(|exe| std::fs::canonicalize(exe).ok())
+            .map(|exe| self.base_of(&exe))
+            .filter(|b| b.version.major != 0);
+        match (in_home, &binding) {
+            (Some(base), _) => Some(base),
+            (None, Binding::Shared { lib, dir }) => self.bound_base(lib, dir),
+            (None, _) => None,
+        }
+    }
+
+    /// The installation a launcher is bound to by the dir its `libpython` loads from: the
+    /// inventory's installation with that prefix, else the prefix's own files.
+    fn bound_base(&self, lib: &str, dir: &Path) -> Option<Base> {
+        let prefix = prefix_of_lib_dir(dir);
+        let hint = libpython_version(lib);
+        let canonical = std::fs::canonicalize(&prefix).ok();
+        let same_prefix = |i: &&Installation| {
+            i.prefix == prefix
+                || canonical.is_some()
+                    && std::fs::canonicalize(&i.prefix).ok().as_ref() == canonical.as_ref()
+        };
+        if let Some(installation) = self
+            .inventory
+            .pythons
+            .iter()
+            .filter(same_prefix)
+            .find(|i| hint.is_none_or(|h| h.same_minor(&i.version)))
+        {
+            return Some(base_from_installation(installation));
+        }
+        let found = inventory::static_version::from_prefix(&prefix, hint)?;
+        let executable = prefix
+            .join("bin")
+            .join(format!("python{}", found.version.short()));
+        Some(Base {
+            os_managed: inventory::is_os_managed(&executable),
+            executable,
+            version: found.version,
+            prefix: found.prefix,
+            evidence: Evidence::Files(found.evidence),
+            installation: None,
+        })
+    }
+
+    /// The link leads to a file whose version nothing tells: say so rather than call it ok.
+    fn unknown(&mut self, base: &Base) {
+        let runner = self
+            .venv
+            .runner()
+            .map(|r| self.rel(&r.path))
+            .unwrap_or_else(|| "bin/python".into());
+        let message = format!(
+            "`{runner}` leads to `{}`, which venvfix cannot identify as a Python installation \
+             (not found by discovery, no lib/pythonX.Y next to it); it was not run",
+            base.executable.display()
+        );
+        let hint = Some(format!(
+            "check what `{}` is; `venvfix pythons` lists the Pythons venvfix knows, and `venvfix \
+             repair --strategy recreate {}` rebuilds the venv on one of them",
+            base.executable.display(),
+            self.venv.root.display()
+        ));
+        self.push(
+            ProblemKind::UnknownInterpreter,
+            Severity::Warning,
+            message,
+            hint,
+        );
     }
 
     /// What is known about the installation of the canonical executable `exe`.
@@ -430,6 +622,11 @@ impl Detector<'_> {
             );
             return;
         }
+        // Copies were judged against `home` when their base was found.
+        let home_problem = if copies { None } else { self.home(base) };
+        let mixed = home_problem
+            .as_ref()
+            .is_some_and(|p| p.kind == ProblemKind::HomeMismatch);
         if let Some(recorded) = venv.recorded_version()
             && recorded.patch.is_some()
             && base.version.patch.is_some()
@@ -438,47 +635,49 @@ impl Detector<'_> {
             let (severity, consequence) = if copies {
                 (
                     Severity::Error,
-                    "the copied binary is another build than the standard library it now loads",
+                    ": the copied binary is another build than the standard library it now loads",
                 )
+            } else if mixed {
+                // The home-mismatch beside it says binary and library are two builds.
+                (Severity::Warning, "")
             } else {
                 (
                     Severity::Warning,
-                    "harmless while binary and standard library come from one build",
+                    ": harmless while binary and standard library come from one build",
                 )
             };
             let hint = self.repair_hint();
             self.push(
                 ProblemKind::PatchMismatch,
                 severity,
-                format!("{runs}, but pyvenv.cfg records {recorded}: {consequence}"),
+                format!("{runs}, but pyvenv.cfg records {recorded}{consequence}"),
                 hint,
             );
         }
-        if !copies {
-            self.home(base);
+        if let Some(problem) = home_problem {
+            self.problems.push(problem);
         }
     }
 
-    /// Whether `home` leads to the same installation as the interpreter link.
-    fn home(&mut self, base: &Base) {
-        let Some(home) = self.venv.home() else { return };
+    /// Whether `home` leads to the same installation as the interpreter link: the problem if
+    /// not (`stale-home` or `home-mismatch`), for the caller to report.
+    fn home(&self, base: &Base) -> Option<Problem> {
+        let home = self.venv.home()?;
         let Ok(home_canonical) = std::fs::canonicalize(&home) else {
-            let hint = self.repair_hint();
-            self.push(
-                ProblemKind::StaleHome,
-                Severity::Warning,
-                format!(
+            return Some(Problem {
+                kind: ProblemKind::StaleHome,
+                severity: Severity::Warning,
+                message: format!(
                     "pyvenv.cfg `home = {}` does not exist; Python falls back to the prefix \
                      compiled into `{}`, which works only while no other Python appears there",
                     home.display(),
                     base.executable.display()
                 ),
-                hint,
-            );
-            return;
+                hint: self.repair_hint(),
+            });
         };
         if consistent_home(&home_canonical, base) {
-            return;
+            return None;
         }
         let stdlib = home_canonical
             .parent()
@@ -502,18 +701,17 @@ impl Detector<'_> {
                      library for this minor"
                 .to_string(),
         };
-        let hint = self.repair_hint();
-        self.push(
-            ProblemKind::HomeMismatch,
-            Severity::Error,
-            format!(
+        Some(Problem {
+            kind: ProblemKind::HomeMismatch,
+            severity: Severity::Error,
+            message: format!(
                 "pyvenv.cfg `home = {}` is another installation{other_desc} than the one the \
                  interpreter link leads to (`{}`): {consequence}",
                 home.display(),
                 base.executable.display()
             ),
-            hint,
-        );
+            hint: self.repair_hint(),
+        })
     }
 
     fn orphans(&mut self, base: Option<&Base>) {
@@ -548,13 +746,48 @@ impl Detector<'_> {
 
     fn links(&mut self) {
         let venv = self.venv;
+        // One problem per dir that has many (virtualenv < 20 links the whole stdlib), so a
+        // report lists what is wrong rather than fifty copies of it.
+        let mut by_dir: Vec<(&Path, Vec<&DanglingLink>)> = Vec::new();
         for link in &venv.dangling {
-            let message = format!(
-                "`{}` -> `{}` leads nowhere",
-                self.rel(&link.path),
-                link.target.display()
-            );
-            self.push(ProblemKind::DanglingLink, Severity::Warning, message, None);
+            let dir = link.path.parent().unwrap_or(Path::new(""));
+            match by_dir.iter_mut().find(|(d, _)| *d == dir) {
+                Some((_, links)) => links.push(link),
+                None => by_dir.push((dir, vec![link])),
+            }
+        }
+        for (dir, mut links) in by_dir {
+            if links.len() > MAX_DANGLING_LISTED {
+                links.sort_by(|a, b| a.path.cmp(&b.path));
+                let example = links
+                    .iter()
+                    .find(|l| l.path.file_name().is_some_and(|n| n == "os.py"))
+                    .unwrap_or(&links[0]);
+                let shown_dir = match self.rel(dir) {
+                    rel if rel.is_empty() => ".".to_string(),
+                    rel => rel,
+                };
+                let message = format!(
+                    "`{shown_dir}`: {} links lead nowhere, e.g. `{} -> {}`",
+                    links.len(),
+                    example
+                        .path
+                        .file_name()
+                        .unwrap_or(example.path.as_os_str())
+                        .to_string_lossy(),
+                    example.target.display()
+                );
+                self.push(ProblemKind::DanglingLink, Severity::Warning, message, None);
+                continue;
+            }
+            for link in links {
+                let message = format!(
+                    "`{}` -> `{}` leads nowhere",
+                    self.rel(&link.path),
+                    link.target.display()
+                );
+                self.push(ProblemKind::DanglingLink, Severity::Warning, message, None);
+            }
         }
         // Interpreter entries other than the runner that dangle on their own.
         let runner = venv.runner().map(|r| r.name.clone());
@@ -595,10 +828,74 @@ impl Detector<'_> {
                 ProblemKind::MovedVenv,
                 Severity::Warning,
                 message,
-                Some("recreate it in place with `venvfix repair --strategy recreate`".into()),
+                Some(format!(
+                    "recreate it in place with `venvfix repair --strategy recreate {}`",
+                    self.venv.root.display()
+                )),
             );
         }
     }
+}
+
+/// More dangling links than this in one dir are reported as one problem.
+const MAX_DANGLING_LISTED: usize = 3;
+
+/// What a copied binary needs to start, from its ELF dynamic section.
+enum Binding {
+    /// It loads `lib` (`libpython3.11.so.1.0`), found in `dir`.
+    Shared { lib: String, dir: PathBuf },
+    /// It needs no `libpython`: a whole interpreter.
+    Static,
+    /// Not an ELF file venvfix can read.
+    Unreadable,
+}
+
+/// The dir among `runpath` and the system library dirs that holds `lib`, in the loader's order.
+fn find_library(lib: &std::ffi::OsStr, runpath: &[PathBuf]) -> Option<PathBuf> {
+    runpath
+        .iter()
+        .cloned()
+        .chain(system_lib_dirs())
+        .find(|dir| dir.join(lib).is_file())
+}
+
+/// The dirs the dynamic loader searches after `RUNPATH` on a usual Linux system
+/// (`ld.so.cache` lists the multiarch ones on Debian).
+fn system_lib_dirs() -> Vec<PathBuf> {
+    let triplet = format!("{}-linux-gnu", std::env::consts::ARCH);
+    [
+        format!("/lib/{triplet}"),
+        format!("/usr/lib/{triplet}"),
+        "/lib64".into(),
+        "/usr/lib64".into(),
+        "/lib".into(),
+        "/usr/lib".into(),
+        "/usr/local/lib".into(),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .collect()
+}
+
+/// The prefix a library dir belongs to: `<prefix>/lib`, `<prefix>/lib64` or
+/// `<prefix>/lib/<multiarch triplet>`.
+fn prefix_of_lib_dir(dir: &Path) -> PathBuf {
+    let is_lib = |p: &Path| p.file_name().is_some_and(|n| n == "lib" || n == "lib64");
+    if is_lib(dir) {
+        return dir.parent().unwrap_or(dir).to_path_buf();
+    }
+    match dir.parent() {
+        Some(parent) if is_lib(parent) => parent.parent().unwrap_or(parent).to_path_buf(),
+        _ => dir.parent().unwrap_or(dir).to_path_buf(),
+    }
+}
+
+/// `libpython3.11.so.1.0`, `libpython3.13t.so.1.0`, `libpython3.6m.so.1.0` → the minor.
+fn libpython_version(lib: &str) -> Option<PythonVersion> {
+    let rest = lib.strip_prefix("libpython")?;
+    let version = rest.split(".so").next()?;
+    let version = version.trim_end_matches(['d', 'm', 'u']);
+    PythonVersion::from_lib_dir_name(&format!("python{version}"))
 }
 
 fn base_from_installation(installation: &Installation) -> Base {
@@ -655,4 +952,41 @@ fn prefix_of(exe: &Path) -> PathBuf {
 fn version_from_name(exe: &Path) -> Option<PythonVersion> {
     let name = exe.file_name()?.to_str()?;
     PythonVersion::from_lib_dir_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libpython_names_give_their_minor() {
+        for (name, minor) in [
+            ("libpython3.11.so.1.0", "3.11"),
+            ("libpython3.13t.so.1.0", "3.13"),
+            ("libpython3.6m.so.1.0", "3.6"),
+            ("libpython2.7.so.1.0", "2.7"),
+        ] {
+            assert_eq!(
+                libpython_version(name).map(|v| v.short()).as_deref(),
+                Some(minor),
+                "{name}"
+            );
+        }
+        assert_eq!(libpython_version("libc.so.6"), None);
+        assert_eq!(libpython_version("libpython.so"), None);
+    }
+
+    #[test]
+    fn the_prefix_of_a_library_dir() {
+        for (dir, prefix) in [
+            (
+                "/root/.pyenv/versions/3.11.7/lib",
+                "/root/.pyenv/versions/3.11.7",
+            ),
+            ("/usr/lib/x86_64-linux-gnu", "/usr"),
+            ("/opt/py/lib64", "/opt/py"),
+        ] {
+            assert_eq!(prefix_of_lib_dir(Path::new(dir)), PathBuf::from(prefix));
+        }
+    }
 }

@@ -15,6 +15,7 @@
 //! | [`version`] | Python version numbers in every form creators and interpreters write |
 //! | [`config`] | `pyvenv.cfg` as lines: read, and rewrite only the intended keys |
 //! | [`links`] | follow a symlink chain hop by hop, without executing or trusting it |
+//! | [`elf`] | what a copied interpreter binary needs to start (`DT_NEEDED`, `DT_RUNPATH`), read without running it |
 //! | [`venv`] | the read-only model of one venv: config, `bin/` interpreters, `lib/pythonX.Y`, creator |
 //! | [`dists`] | what is installed in a venv, read from dist-info / egg-info without running it; `freeze` |
 //! | [`inventory`] | the installed Pythons on this machine, probed once and cached |
@@ -39,6 +40,7 @@ pub mod check;
 pub mod config;
 pub mod diagnose;
 pub mod dists;
+pub mod elf;
 pub mod execute;
 pub mod exit_code;
 pub mod inventory;

@@ -144,7 +144,7 @@ pub struct Venv {
 impl Venv {
     /// Inspect the venv at `root` (read-only).
     pub fn inspect(root: &Path) -> Result<Venv, VenvError> {
-        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        let root = display_root(root);
         match std::fs::metadata(&root) {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => return Err(VenvError::NotADirectory { path: root }),
@@ -210,7 +210,26 @@ impl Venv {
 
     /// Whether the interpreters are copies rather than links.
     pub fn uses_copies(&self) -> bool {
-        self.runner().is_some_and(Interpreter::is_copy)
+        self.copied_runner().is_some()
+    }
+
+    /// The regular file inside the venv that `bin/python` runs, when it is a copied
+    /// interpreter: the runner itself (`--copies`), or the end of a chain that never leaves the
+    /// venv (virtualenv < 20: `bin/python -> python3.8`, a copy of the base binary). Compared
+    /// canonically with the root, so a venv reached through a symlinked dir is judged alike.
+    pub fn copied_runner(&self) -> Option<PathBuf> {
+        let runner = self.runner()?;
+        match &runner.kind {
+            EntryKind::Copy { .. } => Some(runner.path.clone()),
+            EntryKind::Link { chain, .. } => {
+                let canonical = chain.canonical()?;
+                let root = std::fs::canonicalize(&self.root).ok()?;
+                canonical
+                    .starts_with(&root)
+                    .then(|| canonical.to_path_buf())
+            }
+            EntryKind::Other => None,
+        }
     }
 
     /// The version the creator recorded: `version`, `version_info`, then `python-version`.
@@ -268,6 +287,15 @@ impl Venv {
     pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
         path.strip_prefix(&self.root).unwrap_or(path)
     }
+}
+
+/// The venv root for display: absolute, without trailing `/` or `.` components. `..` is kept:
+/// removing `a/..` lexically is wrong when `a` is a symlink.
+fn display_root(root: &Path) -> PathBuf {
+    std::path::absolute(root)
+        .unwrap_or_else(|_| root.to_path_buf())
+        .components()
+        .collect()
 }
 
 fn read_config(path: &Path) -> ConfigState {
@@ -479,6 +507,38 @@ fn read_shebang(path: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn root_is_shown_without_trailing_slash_or_dot_but_keeps_dot_dot() {
+        assert_eq!(
+            display_root(Path::new("/a/venv/")),
+            PathBuf::from("/a/venv")
+        );
+        assert_eq!(
+            display_root(Path::new("/a/./venv/.")),
+            PathBuf::from("/a/venv")
+        );
+        assert_eq!(
+            display_root(Path::new("/a/link/../venv/")),
+            PathBuf::from("/a/link/../venv")
+        );
+        let relative = display_root(Path::new("venv/."));
+        assert!(
+            relative.is_absolute() && relative.ends_with("venv"),
+            "{relative:?}"
+        );
+        assert!(!relative.as_os_str().as_encoded_bytes().ends_with(b"/."));
+    }
+
+    #[test]
+    fn inspect_normalises_the_root_it_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let venv = dir.path().join("venv");
+        std::fs::create_dir_all(venv.join("bin")).unwrap();
+        let given = PathBuf::from(format!("{}/./", venv.display()));
+        let inspected = Venv::inspect(&given).unwrap();
+        assert_eq!(inspected.root, venv);
+    }
 
     #[test]
     fn interpreter_names() {

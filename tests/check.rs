@@ -104,8 +104,10 @@ fn base_removed_is_interpreter_missing() {
     assert!(message.contains(base.exe.to_str().unwrap()), "{message}");
 }
 
+/// The user's case: a pyenv launcher copied by `--copies` loads `libpython` from its RUNPATH
+/// (the original pyenv prefix), not from `home`. With `home` gone it still runs.
 #[test]
-fn copied_interpreter_whose_base_is_gone_is_interpreter_missing() {
+fn copied_launcher_whose_home_is_gone_still_runs_and_is_stale_home() {
     let env = TestEnv::new();
     let py = python3();
     let base = env.copy_prefix(&py, "sys/py");
@@ -117,8 +119,246 @@ fn copied_interpreter_whose_base_is_gone_is_interpreter_missing() {
             .is_symlink()
     );
     fs::remove_dir_all(&base.prefix).unwrap();
+    let runs = python_command(&venv.join("bin/python"))
+        .args(["-c", "import sys"])
+        .output()
+        .unwrap();
+    assert!(
+        runs.status.success(),
+        "the test premise: the copy still runs"
+    );
+
+    let report = check_changes_nothing(&env, &venv, 0);
+    assert_eq!(kinds(&report, &venv), ["stale-home"], "{report:#}");
+    let entry = venv_entry(&report, &venv);
+    assert_eq!(entry["status"], "warning");
+    let message = entry["problems"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(base.bin_dir().to_str().unwrap()),
+        "{message}"
+    );
+    assert!(message.contains("compiled-in prefix"), "{message}");
+    if let Some(lib) = libpython_of(&venv.join("bin/python")) {
+        assert!(message.contains(&lib), "{message}");
+        assert!(
+            message.contains(py.prefix.join("lib").to_str().unwrap()),
+            "names the RUNPATH dir it loads from: {message}"
+        );
+        assert_eq!(entry["interpreter"]["version"], py.version.as_str());
+    }
+}
+
+/// The `libpython` a binary needs, read with venvfix's own ELF reader.
+fn libpython_of(binary: &Path) -> Option<String> {
+    let dynamic = venvfix::elf::read_dynamic(binary)?;
+    dynamic
+        .libpython()
+        .map(|l| l.to_string_lossy().into_owned())
+}
+
+/// Replace every NUL-terminated occurrence of `old` in `bytes` with `new` (same length).
+fn replace_c_string(bytes: &mut [u8], old: &[u8], new: &[u8]) -> usize {
+    assert_eq!(old.len(), new.len(), "an in-place edit keeps the length");
+    let mut count = 0;
+    let mut at = 0;
+    while let Some(pos) = bytes[at..]
+        .windows(old.len() + 1)
+        .position(|w| w[..old.len()] == *old && w[old.len()] == 0)
+    {
+        let start = at + pos;
+        bytes[start..start + new.len()].copy_from_slice(new);
+        count += 1;
+        at = start + new.len();
+    }
+    count
+}
+
+/// A copied launcher whose `libpython` really is gone: the copies' RUNPATH strings are edited in
+/// place (same length) to a dir that does not exist, which is what a copy bound to a deleted
+/// prefix looks like. The `.dynstr` edit is a valid binary for the loader and for venvfix.
+#[test]
+fn copied_launcher_whose_libpython_is_gone_is_interpreter_missing() {
+    let env = TestEnv::new();
+    let py = python3();
+    let base = env.copy_prefix(&py, "sys/py");
+    let venv = env.path("copies");
+    make_venv(&base.exe, &venv, &["--copies"]);
+    let lib = libpython_of(&venv.join("bin/python")).unwrap_or_else(|| {
+        panic!(
+            "this test needs a python3 built with --enable-shared (as pyenv builds it); {} \
+             needs no libpython: set VENVFIX_TEST_PYTHON to such a Python",
+            py.exe.display()
+        )
+    });
+    let dynamic = venvfix::elf::read_dynamic(&venv.join("bin/python")).unwrap();
+    let runpath = dynamic
+        .runpath
+        .clone()
+        .expect("a pyenv launcher has a RUNPATH");
+    let runpath = runpath.as_bytes();
+    let gone = {
+        let mut p = vec![b'x'; runpath.len()];
+        p[0] = b'/';
+        p
+    };
+    // Where the OS ships the same libpython (Debian's libpython3.11 package), the loader would
+    // find it there; rename the needed library too, so the copy needs one that exists nowhere.
+    let system_has_it = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+        "/lib",
+    ]
+    .iter()
+    .any(|d| Path::new(d).join(&lib).exists());
+    let needed = if system_has_it {
+        let mut renamed = lib.clone().into_bytes();
+        let last = renamed.len() - 1;
+        renamed[last] = b'9';
+        renamed
+    } else {
+        lib.clone().into_bytes()
+    };
+    for entry in fs::read_dir(venv.join("bin")).unwrap().flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with("python") || !entry.file_type().unwrap().is_file() {
+            continue;
+        }
+        let mut bytes = fs::read(entry.path()).unwrap();
+        assert_eq!(replace_c_string(&mut bytes, runpath, &gone), 1);
+        replace_c_string(&mut bytes, lib.as_bytes(), &needed);
+        fs::write(entry.path(), bytes).unwrap();
+    }
+    fs::remove_dir_all(&base.prefix).unwrap();
+    let runs = python_command(&venv.join("bin/python"))
+        .args(["-c", "import sys"])
+        .output()
+        .unwrap();
+    assert!(
+        !runs.status.success(),
+        "the test premise: the copy cannot start"
+    );
+
     let report = check_changes_nothing(&env, &venv, 1);
-    assert_eq!(kinds(&report, &venv), ["interpreter-missing"]);
+    assert_eq!(kinds(&report, &venv), ["interpreter-missing"], "{report:#}");
+    let message = venv_entry(&report, &venv)["problems"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains(&String::from_utf8(needed).unwrap()),
+        "{message}"
+    );
+    assert!(
+        message.contains(std::str::from_utf8(&gone).unwrap()),
+        "{message}"
+    );
+}
+
+/// virtualenv < 20, written by hand from the layout it made: no pyvenv.cfg,
+/// `lib/python3.X/orig-prefix.txt`, the stdlib symlinked into `lib/python3.X`, `bin/python3.X`
+/// a copy of the base binary and `bin/python -> python3.X`.
+fn make_legacy_virtualenv(base: &Python, venv: &Path) {
+    let minor = &base.minor;
+    let exe = format!("python{minor}");
+    let lib = venv.join("lib").join(&exe);
+    fs::create_dir_all(venv.join("bin")).unwrap();
+    fs::create_dir_all(lib.join("site-packages/tinyjson-1.0.dist-info")).unwrap();
+    fs::create_dir_all(venv.join("include")).unwrap();
+    fs::write(
+        lib.join("site-packages/tinyjson-1.0.dist-info/METADATA"),
+        "Metadata-Version: 2.1\nName: tinyjson\nVersion: 1.0\n",
+    )
+    .unwrap();
+    fs::write(
+        venv.join("bin/activate"),
+        format!(
+            "# This file must be used with \"source bin/activate\"\nVIRTUAL_ENV=\"{}\"\n",
+            venv.display()
+        ),
+    )
+    .unwrap();
+    fs::copy(&base.exe, venv.join("bin").join(&exe)).unwrap();
+    symlink(&exe, venv.join("bin/python")).unwrap();
+    symlink(&exe, venv.join("bin/python3")).unwrap();
+    fs::write(lib.join("orig-prefix.txt"), base.prefix.to_str().unwrap()).unwrap();
+    fs::write(lib.join("no-global-site-packages.txt"), "").unwrap();
+    let stdlib = base.prefix.join("lib").join(&exe);
+    for name in [
+        "os.py",
+        "abc.py",
+        "codecs.py",
+        "encodings",
+        "stat.py",
+        "posixpath.py",
+        "lib-dynload",
+    ] {
+        symlink(stdlib.join(name), lib.join(name)).unwrap();
+    }
+    symlink(
+        base.prefix.join("include").join(&exe),
+        venv.join("include").join(&exe),
+    )
+    .unwrap();
+}
+
+#[test]
+fn legacy_virtualenv_with_its_base_is_ok() {
+    let env = TestEnv::new();
+    let py = python3();
+    let base = env.copy_prefix(&py, "sys/py");
+    let venv = env.path("legacy");
+    make_legacy_virtualenv(&base, &venv);
+    let report = check_changes_nothing(&env, &venv, 0);
+    let entry = venv_entry(&report, &venv);
+    assert_eq!(entry["creator"], "virtualenv-legacy");
+    assert_eq!(entry["status"], "ok", "{report:#}");
+}
+
+/// The trial's case: reported as warnings only, with one line per stdlib link, while
+/// `bin/python` could not import the venv's packages.
+#[test]
+fn legacy_virtualenv_whose_base_is_gone_is_interpreter_missing() {
+    let env = TestEnv::new();
+    let py = python3();
+    let base = env.copy_prefix(&py, "sys/py");
+    let venv = env.path("legacy");
+    make_legacy_virtualenv(&base, &venv);
+    fs::remove_dir_all(&base.prefix).unwrap();
+
+    let report = check_changes_nothing(&env, &venv, 1);
+    let entry = venv_entry(&report, &venv);
+    assert_eq!(entry["status"], "broken", "{report:#}");
+    assert_eq!(
+        kinds(&report, &venv),
+        ["interpreter-missing", "dangling-link", "dangling-link"],
+        "one dangling-link for lib/python3.X, one for include: {report:#}"
+    );
+    let messages: Vec<&str> = entry["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["message"].as_str().unwrap())
+        .collect();
+    assert!(messages[0].contains("orig-prefix.txt"), "{}", messages[0]);
+    assert!(
+        messages[0].contains(base.prefix.to_str().unwrap()),
+        "{}",
+        messages[0]
+    );
+    let lib = format!("lib/python{}", py.minor);
+    let summary = messages
+        .iter()
+        .find(|m| m.starts_with(&format!("`{lib}`")))
+        .unwrap_or_else(|| panic!("{messages:?}"));
+    assert!(summary.contains("7 links lead nowhere"), "{summary}");
+    assert!(
+        summary.contains(&format!(
+            "e.g. `os.py -> {}/{lib}/os.py`",
+            base.prefix.display()
+        )),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -358,6 +598,117 @@ fn a_moved_venv_is_reported() {
         .unwrap()
         .to_string();
     assert!(message.contains(old.to_str().unwrap()), "{message}");
+    let hint = venv_entry(&report, &new)["problems"][0]["hint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        hint.contains(&format!(
+            "venvfix repair --strategy recreate {}",
+            new.display()
+        )),
+        "{hint}"
+    );
+}
+
+/// A link to something with no version anywhere (no discovery, no `lib/pythonX.Y`, no version
+/// in its name) was reported `ok`; it is unidentified, and still never run.
+#[test]
+fn a_link_to_an_unidentifiable_file_is_unknown_interpreter() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let venv = env.path("odd");
+    make_venv(&py.exe, &venv, &[]);
+    let marker = env.path("MARKER");
+    let script = env.write(
+        "tools/run-me",
+        format!("#!/bin/sh\ntouch {}\n", marker.display()),
+    );
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for entry in fs::read_dir(venv.join("bin")).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("python") {
+            fs::remove_file(entry.path()).unwrap();
+            symlink(&script, entry.path()).unwrap();
+        }
+    }
+    let report = check_changes_nothing(&env, &venv, 0);
+    assert_eq!(kinds(&report, &venv), ["unknown-interpreter"], "{report:#}");
+    let entry = venv_entry(&report, &venv);
+    assert_eq!(entry["status"], "warning");
+    assert_eq!(entry["problems"][0]["severity"], "warning");
+    assert_eq!(entry["interpreter"]["version"], Value::Null);
+    let message = entry["problems"][0]["message"].as_str().unwrap();
+    assert!(message.contains(script.to_str().unwrap()), "{message}");
+    assert!(message.contains("it was not run"), "{message}");
+    assert!(
+        !marker.exists(),
+        "venvfix executed a file reached through the venv"
+    );
+}
+
+/// Patch mismatch beside mixed builds must not call itself harmless "while binary and standard
+/// library come from one build": the home-mismatch says they do not.
+#[test]
+fn patch_mismatch_beside_home_mismatch_does_not_claim_one_build() {
+    let env = TestEnv::new();
+    let py = python3();
+    let a = env.copy_prefix(&py, "sys/a");
+    let b = env.copy_prefix(&py, "sys/b");
+    env.search_path(&[a.bin_dir(), b.bin_dir()]);
+    let venv = env.path("venv");
+    make_venv(&a.exe, &venv, &[]);
+    let link = venv.join(format!("bin/python{}", py.minor));
+    fs::remove_file(&link).unwrap();
+    symlink(&b.exe, &link).unwrap();
+    let (minor, patch) = py.version.rsplit_once('.').unwrap();
+    let other = format!("{minor}.{}", patch.parse::<u32>().unwrap() + 1);
+    let cfg = fs::read_to_string(venv.join("pyvenv.cfg")).unwrap();
+    fs::write(
+        venv.join("pyvenv.cfg"),
+        cfg.replace(
+            &format!("version = {}", py.version),
+            &format!("version = {other}"),
+        ),
+    )
+    .unwrap();
+
+    let report = check_changes_nothing(&env, &venv, 1);
+    assert_eq!(kinds(&report, &venv), ["patch-mismatch", "home-mismatch"]);
+    let message = venv_entry(&report, &venv)["problems"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains(&other), "{message}");
+    assert!(!message.contains("one build"), "{message}");
+}
+
+#[test]
+fn a_venv_named_with_a_trailing_slash_or_dot_is_reported_by_its_plain_path() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let venv = env.path("venv");
+    make_venv(&py.exe, &venv, &[]);
+    for given in [
+        format!("{}/", venv.display()),
+        format!("{}/.", venv.display()),
+    ] {
+        let report = check_json(&env, &[Path::new(&given)], 0);
+        assert_eq!(
+            report["venvs"][0]["path"],
+            venv.to_str().unwrap(),
+            "{given}"
+        );
+    }
+    let out = env
+        .venvfix()
+        .args(["check", "-v", "venv/."])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("{} ", venv.display())), "{stdout}");
+    assert!(!stdout.contains("venv/."), "{stdout}");
 }
 
 #[test]
