@@ -696,3 +696,76 @@ fn a_link_that_already_leads_to_the_target_is_kept() {
         .collect();
     assert!(ops.iter().all(|op| *op == "config"), "{ops:?}");
 }
+
+/// Story 2: a `--copies` venv whose base was upgraded in place to another patch: the copied
+/// binary is another build than the standard library it loads. The copies are replaced with
+/// the installed build's binary and the recorded version follows.
+#[test]
+fn copied_binaries_of_another_patch_are_recopied_from_the_installed_build() {
+    let env = TestEnv::new();
+    let py = python3();
+    let base = env.copy_prefix(&py, "sys/py");
+    env.add_python(&base);
+    let venv = env.path("venv");
+    make_venv(&base.exe, &venv, &["--copies"]);
+    install(&venv, &["tinyjson"]);
+    let (minor, patch) = py.version.rsplit_once('.').unwrap();
+    let older = format!(
+        "{minor}.{}",
+        patch.parse::<u32>().unwrap().saturating_sub(1)
+    );
+    let cfg = fs::read_to_string(venv.join("pyvenv.cfg")).unwrap();
+    fs::write(
+        venv.join("pyvenv.cfg"),
+        cfg.replace(
+            &format!("version = {}", py.version),
+            &format!("version = {older}"),
+        ),
+    )
+    .unwrap();
+    let before = snapshot(&venv);
+    let check = env
+        .venvfix()
+        .args(["check", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let report = json_of(&check);
+    assert_eq!(report["venvs"][0]["problems"][0]["kind"], "patch-mismatch");
+    assert_eq!(report["venvs"][0]["problems"][0]["severity"], "error");
+
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = json_of(&out);
+    let ops: Vec<&str> = report["venvs"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["op"].as_str().unwrap())
+        .collect();
+    assert!(ops.contains(&"copy-file"), "{ops:?}");
+    assert!(
+        !fs::symlink_metadata(venv.join("bin/python"))
+            .unwrap()
+            .is_symlink(),
+        "copies stay copies"
+    );
+    assert!(
+        fs::read_to_string(venv.join("pyvenv.cfg"))
+            .unwrap()
+            .contains(&format!("version = {}", py.version))
+    );
+    let run = python_command(&venv.join("bin/python"))
+        .args(["-c", "import tinyjson, json, _struct"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    env.venvfix().arg("check").arg(&venv).assert().code(0);
+    env.venvfix().arg("undo").arg(&venv).assert().code(0);
+    assert_same_tree(&before, &snapshot(&venv));
+}
