@@ -99,16 +99,25 @@ pub fn check_venvs(
     outcome
 }
 
-/// A journal left by a killed repair means the venv may be half-changed.
+/// A journal left by a killed repair means the venv may be half-changed. A journal of a run
+/// that is still going (its process holds the lock) is only a note: nothing needs recovering.
 fn add_interrupted(diagnosis: &mut Diagnosis, venv: &Path, state: &ExecOptions) {
     if let Some(pending) = execute::pending(venv, state) {
+        let (severity, hint) = if pending.in_progress {
+            (Severity::Info, None)
+        } else {
+            (
+                Severity::Error,
+                Some(format!("run `venvfix undo {}`", venv.display())),
+            )
+        };
         diagnosis.problems.insert(
             0,
             Problem {
                 kind: ProblemKind::InterruptedRepair,
-                severity: Severity::Error,
+                severity,
                 message: pending.message(),
-                hint: Some(format!("run `venvfix undo {}`", venv.display())),
+                hint,
             },
         );
     }
