@@ -99,16 +99,26 @@ pub fn check_venvs(
     outcome
 }
 
-/// A journal left by a killed repair means the venv may be half-changed: say so first.
+/// A journal left by a killed repair means the venv may be half-changed. A journal of a run
+/// that is still going (its process holds the lock) is only a note: nothing needs recovering.
 pub fn add_interrupted(diagnosis: &mut Diagnosis, venv: &Path, state: &ExecOptions) {
     if let Some(pending) = execute::pending(venv, state) {
+        let (kind, severity, hint) = if pending.in_progress {
+            (ProblemKind::RepairInProgress, Severity::Info, None)
+        } else {
+            (
+                ProblemKind::InterruptedRepair,
+                Severity::Error,
+                Some(format!("run `venvfix undo {}`", venv.display())),
+            )
+        };
         diagnosis.problems.insert(
             0,
             Problem {
-                kind: ProblemKind::InterruptedRepair,
-                severity: Severity::Error,
+                kind,
+                severity,
                 message: pending.message(),
-                hint: Some(format!("run `venvfix undo {}`", venv.display())),
+                hint,
             },
         );
     }

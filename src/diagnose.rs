@@ -40,6 +40,8 @@ pub enum ProblemKind {
     /// The interpreter link leads to a file venvfix cannot identify as a Python installation
     /// (not discovered, no version in its files or name); it was not run.
     UnknownInterpreter,
+    /// Another venvfix is repairing the venv right now (it holds the lock).
+    RepairInProgress,
 }
 
 impl ProblemKind {
@@ -57,6 +59,7 @@ impl ProblemKind {
             ProblemKind::StaleHome => "stale-home",
             ProblemKind::MovedVenv => "moved-venv",
             ProblemKind::InterruptedRepair => "interrupted-repair",
+            ProblemKind::RepairInProgress => "repair-in-progress",
             ProblemKind::UnknownInterpreter => "unknown-interpreter",
         }
     }

@@ -262,7 +262,7 @@ fn relink_is_applied_verified_and_undone_byte_identical() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hi");
 
-    let undone = undo(&s.venv, &s.options).unwrap();
+    let undone = undo(&s.venv, &s.options, false).unwrap();
     assert!(!undone.recovered);
     let lines: Vec<String> = undone.restored.iter().map(|r| r.to_string()).collect();
     assert!(
@@ -279,7 +279,7 @@ fn relink_is_applied_verified_and_undone_byte_identical() {
             .is_file()
     );
 
-    let err = undo(&s.venv, &s.options).unwrap_err();
+    let err = undo(&s.venv, &s.options, false).unwrap_err();
     assert!(matches!(err, ExecError::NothingToUndo { .. }), "{err}");
     assert!(err.to_string().contains("nothing to undo"), "{err}");
 }
@@ -312,7 +312,7 @@ fn failed_verification_rolls_back_byte_identical() {
     assert_eq!(snapshot(&s.venv), before);
     assert!(pending(&s.venv, &s.options).is_none());
     assert!(matches!(
-        undo(&s.venv, &s.options),
+        undo(&s.venv, &s.options, false),
         Err(ExecError::NothingToUndo { .. })
     ));
 }
@@ -400,7 +400,7 @@ fn a_second_venvfix_is_told_who_holds_the_lock() {
         "{err}"
     );
     assert!(matches!(
-        undo(&s.venv, &s.options),
+        undo(&s.venv, &s.options, false),
         Err(ExecError::Locked { .. })
     ));
     assert_eq!(snapshot(&s.venv), before);
@@ -504,4 +504,26 @@ fn undo_command_prints_what_it_restored_and_exits_by_the_contract() {
     );
     assert!(stdout.contains("restored pyvenv.cfg"), "{stdout}");
     assert_eq!(snapshot(&s.venv), before);
+}
+
+#[test]
+fn a_listed_module_that_is_not_installed_does_not_fail_verification() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Scenario::build(tmp.path());
+    // Like Debian's setuptools 66.1.1, whose `top_level.txt` lists a `debian` that is not there.
+    let dist = s.site_packages().join("stale-1.0.dist-info");
+    fs::create_dir(&dist).unwrap();
+    fs::write(dist.join("METADATA"), "Name: stale\nVersion: 1.0\n").unwrap();
+    fs::write(dist.join("top_level.txt"), "debian\nhello\n").unwrap();
+    let applied = apply(&s.relink_plan(), &s.inventory(), &s.options).unwrap();
+    assert!(applied.verification.ok, "{:?}", applied.verification);
+    assert!(
+        applied
+            .verification
+            .notes
+            .iter()
+            .any(|n| n.contains("`debian`")),
+        "{:?}",
+        applied.verification.notes
+    );
 }

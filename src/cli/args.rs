@@ -138,12 +138,18 @@ pub struct RepairArgs {
 #[command(
     after_help = "Restores every entry the last repair changed (links, files, modes) exactly as \
 it was, after saving the current state in a new backup. Only the last repair can be undone, once. \
-If a repair was interrupted, undo rolls that back instead.\n\n\
-Exit codes: 0 restored; 1 nothing to undo; 2 another venvfix holds the venv, or an error."
+If a repair was interrupted, undo rolls that back instead. If what the repair changed was \
+changed again since (say `pyvenv.cfg` edited by hand), undo refuses unless `--force` is given.\n\n\
+Exit codes: 0 restored; 1 nothing to undo; 2 changed since the repair (without `--force`), \
+another venvfix holds the venv, or an error."
 )]
 pub struct UndoArgs {
     /// The venv to restore.
     pub venv: PathBuf,
+    /// Restore even if the venv was changed since the repair (the current state is saved in a
+    /// new backup first).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

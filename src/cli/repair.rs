@@ -86,8 +86,11 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
             return ExitCode::Error;
         }
     };
+    let mut locked = Vec::new();
     if !args.dry_run {
-        code = code.worst(recover_interrupted(&venvs, &options, printer));
+        let (recovered, held) = recover_interrupted(&venvs, &options, printer);
+        code = code.worst(recovered);
+        locked = held;
     }
     // Discovered once for the whole batch: every venv is diagnosed and planned against it, and
     // the executor and the prompt reuse it (each distinct interpreter is probed once, cached).
@@ -108,9 +111,17 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
         find_links: args.find_links.clone(),
         offline: args.offline,
     };
+    // A venv another venvfix is changing is not planned: it fails with the lock's message.
     let mut items: Vec<Item> = venvs
         .par_iter()
-        .map(|path| prepare(path, &inventory, &request, &options))
+        .map(|path| match locked.iter().find(|(p, _)| p == path) {
+            Some((_, message)) => Item {
+                path: path.clone(),
+                diagnosis: None,
+                plan: Err(message.clone()),
+            },
+            None => prepare(path, &inventory, &request, &options),
+        })
         .collect();
 
     if args.dry_run {
@@ -227,8 +238,15 @@ fn ensure_python(python: &PythonRequest, inventory: &mut Inventory, printer: &Pr
 }
 
 /// Roll back what an interrupted run left, before planning anything (DESIGN.md rule 5).
-fn recover_interrupted(venvs: &[PathBuf], options: &ExecOptions, printer: &Printer) -> ExitCode {
+/// Returns the venvs another venvfix holds (with the lock's message), not to be planned: their
+/// journal belongs to a run that is still going. Holding one is a refusal (exit 2).
+fn recover_interrupted(
+    venvs: &[PathBuf],
+    options: &ExecOptions,
+    printer: &Printer,
+) -> (ExitCode, Vec<(PathBuf, String)>) {
     let mut code = ExitCode::Success;
+    let mut locked = Vec::new();
     for venv in venvs {
         match execute::recover(venv, options) {
             Ok(None) => {}
@@ -243,13 +261,18 @@ fn recover_interrupted(venvs: &[PathBuf], options: &ExecOptions, printer: &Print
                     printer.status(&format!("  restored {restored}"));
                 }
             }
+            Err(e @ ExecError::Locked { .. }) => {
+                // Reported with the batch's outcomes, as a failed venv.
+                locked.push((venv.clone(), e.to_string()));
+                code = ExitCode::Error;
+            }
             Err(e) => {
                 printer.error(&format!("`{}`: {e}", venv.display()), None);
                 code = ExitCode::Error;
             }
         }
     }
-    code
+    (code, locked)
 }
 
 fn prepare(
@@ -912,7 +935,7 @@ fn apply_plan(
     result
         .map(|applied| applied.backup)
         .map_err(|e| ApplyFailure {
-            refused: matches!(e, ExecError::Locked { .. } | ExecError::Stale { .. }),
+            refused: e.changed_nothing(),
             message: e.to_string(),
         })
 }

@@ -1,6 +1,10 @@
 //! `venvfix undo VENV`: put a venv back exactly as it was before its last repair (or roll back
 //! a repair that was interrupted). Exit 0 when restored, 1 when there is nothing to undo, 2 on
-//! a refusal (another venvfix holds the venv) or an error.
+//! a refusal (another venvfix holds the venv, or the venv was changed since the repair and
+//! `--force` was not given) or an error.
+//!
+//! Executor messages about the venv as a whole do not name it; this command prefixes them with
+//! the venv's path, as `repair` does.
 
 use venvfix::ExitCode;
 use venvfix::execute::{self, ExecError, ExecOptions};
@@ -21,7 +25,8 @@ pub fn run(args: &UndoArgs, printer: &Printer) -> ExitCode {
         printer.error(&format!("`{}` does not exist", args.venv.display()), None);
         return ExitCode::Error;
     }
-    match execute::undo(&args.venv, &options) {
+    let venv = args.venv.display();
+    match execute::undo(&args.venv, &options, args.force) {
         Ok(undone) => {
             if undone.recovered {
                 printer.status(&format!(
@@ -33,7 +38,7 @@ pub fn run(args: &UndoArgs, printer: &Printer) -> ExitCode {
                 printer.out(&format!("restored {restored}"));
             }
             if let Some(safety) = &undone.safety_backup {
-                printer.detail(&format!(
+                printer.status(&format!(
                     "the state before this undo is saved in `{}`",
                     safety.display()
                 ));
@@ -42,20 +47,31 @@ pub fn run(args: &UndoArgs, printer: &Printer) -> ExitCode {
         }
         Err(e @ ExecError::NothingToUndo { .. }) => {
             printer.error(
-                &e.to_string(),
+                &format!("`{venv}`: {e}"),
                 Some("only the last repair made by venvfix can be undone, once"),
             );
             ExitCode::Problems
         }
         Err(e @ ExecError::Locked { .. }) => {
             printer.error(
-                &e.to_string(),
+                &format!("`{venv}`: {e}"),
                 Some("wait for it to finish, then run `venvfix undo` again"),
             );
             ExitCode::Error
         }
+        Err(ref e @ ExecError::ChangedSinceRepair { ref backups, .. }) => {
+            printer.error(
+                &format!("`{venv}`: {e}"),
+                Some(&format!(
+                    "`venvfix undo --force {venv}` restores anyway; the current state is saved \
+                     first, in a new backup under `{}`",
+                    backups.display()
+                )),
+            );
+            ExitCode::Error
+        }
         Err(e) => {
-            printer.error(&e.to_string(), None);
+            printer.error(&format!("`{venv}`: {e}"), None);
             ExitCode::Error
         }
     }

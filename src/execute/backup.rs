@@ -8,6 +8,10 @@
 //! This module never follows a symlink (links are saved and restored as links, rule 3), never
 //! deletes a directory it did not create, and never writes inside the venv except the entries
 //! of the manifest, each replaced atomically.
+//!
+//! [`AfterRepair`] is the other half of an exact undo: what the touched entries looked like
+//! right after a successful repair, so `undo` can tell whether someone changed them since and
+//! refuse to throw that work away.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -114,7 +118,10 @@ pub fn check_relative(path: &Path) -> Result<(), ExecError> {
     } else {
         Err(ExecError::InvalidPlan {
             path: path.to_path_buf(),
-            why: "an entry path must be relative to the venv, without `..`".into(),
+            why: format!(
+                "`{}`: an entry path must be relative to the venv, without `..`",
+                path.display()
+            ),
         })
     }
 }
@@ -404,6 +411,180 @@ fn copy_hashing(
     Ok((size, format!("fnv1a64:{hash:016x}")))
 }
 
+/// What the entry at `path` is now, as a manifest records it (a file's mode, size and hash, a
+/// link's target), without copying anything or following a link.
+pub fn describe_entry(path: &Path) -> Result<EntryKind, ExecError> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(EntryKind::Absent),
+        Err(e) => return Err(ExecError::io(path, "inspect", e)),
+    };
+    if meta.is_symlink() {
+        let target = fs::read_link(path).map_err(|e| ExecError::io(path, "read the link", e))?;
+        return Ok(EntryKind::Symlink { target });
+    }
+    if !meta.is_file() {
+        // A directory or a special file where a link or a file was: changed, whatever it holds.
+        return Ok(EntryKind::Tree);
+    }
+    let mut input = open_nofollow(path)?;
+    let (size, hash) = hash_reader(&mut input, path)?;
+    Ok(EntryKind::File {
+        mode: meta.permissions().mode() & 0o7777,
+        size,
+        hash,
+    })
+}
+
+/// The size and `fnv1a64:` hash of everything `input` reads.
+fn hash_reader(input: &mut File, from: &Path) -> Result<(u64, String), ExecError> {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = input
+            .read(&mut buf)
+            .map_err(|e| ExecError::io(from, "read", e))?;
+        if n == 0 {
+            break;
+        }
+        for byte in &buf[..n] {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        size += n as u64;
+    }
+    Ok((size, format!("fnv1a64:{hash:016x}")))
+}
+
+/// What a repair left behind, recorded in `last.json` right after it verified, so `undo` can
+/// tell whether the venv was changed since (and refuse, unless forced).
+// Externally tagged: an internally tagged enum cannot hold `CreatedDir`'s `u128`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AfterRepair {
+    /// Each entry the repair replaced (the backup's entries), as it was afterwards.
+    Entries { entries: Vec<Entry> },
+    /// A recreated venv: a cheap fingerprint, not a copy of the tree.
+    Venv {
+        /// The venv directory itself (the one venvfix created).
+        root: CreatedDir,
+        /// `lib/pythonX.Y/site-packages/NAME` for every entry of every site-packages, sorted
+        /// (`__pycache__` left out: running Python writes it).
+        site_packages: Vec<String>,
+        /// `pyvenv.cfg`.
+        config: EntryKind,
+    },
+}
+
+impl AfterRepair {
+    /// Record the venv of `backup` as it is now (right after the repair).
+    pub fn record(backup: &Backup) -> Result<AfterRepair, ExecError> {
+        let venv = &backup.manifest.venv;
+        if backup.manifest.whole_venv {
+            let meta = fs::symlink_metadata(venv).map_err(|e| ExecError::io(venv, "inspect", e))?;
+            return Ok(AfterRepair::Venv {
+                root: CreatedDir {
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                    birth_ns: birth_ns(&meta),
+                },
+                site_packages: site_packages_listing(venv)?,
+                config: describe_entry(&venv.join("pyvenv.cfg"))?,
+            });
+        }
+        let mut entries = Vec::new();
+        for entry in &backup.manifest.entries {
+            check_relative(&entry.path)?;
+            entries.push(Entry {
+                path: entry.path.clone(),
+                kind: describe_entry(&venv.join(&entry.path))?,
+            });
+        }
+        Ok(AfterRepair::Entries { entries })
+    }
+
+    /// What differs in `venv` from this record, one `` `entry` `` (relative path) or phrase
+    /// each; empty when nothing changed. Read-only.
+    pub fn changes(&self, venv: &Path) -> Result<Vec<String>, ExecError> {
+        let mut changed = Vec::new();
+        match self {
+            AfterRepair::Entries { entries } => {
+                for entry in entries {
+                    check_relative(&entry.path)?;
+                    if describe_entry(&venv.join(&entry.path))? != entry.kind {
+                        changed.push(format!("`{}`", entry.path.display()));
+                    }
+                }
+            }
+            AfterRepair::Venv {
+                root,
+                site_packages,
+                config,
+            } => {
+                let meta = match fs::symlink_metadata(venv) {
+                    Ok(meta) => meta,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Ok(vec!["the venv directory (it is gone)".into()]);
+                    }
+                    Err(e) => return Err(ExecError::io(venv, "inspect", e)),
+                };
+                let same_root = meta.is_dir()
+                    && !meta.is_symlink()
+                    && meta.dev() == root.dev
+                    && meta.ino() == root.ino
+                    && (root.birth_ns.is_none() || root.birth_ns == birth_ns(&meta));
+                if !same_root {
+                    changed.push("the venv directory (it was replaced)".into());
+                } else {
+                    if site_packages_listing(venv)? != *site_packages {
+                        changed.push("the packages in `site-packages`".into());
+                    }
+                    if describe_entry(&venv.join("pyvenv.cfg"))? != *config {
+                        changed.push("`pyvenv.cfg`".into());
+                    }
+                }
+            }
+        }
+        Ok(changed)
+    }
+}
+
+/// `lib/pythonX.Y/site-packages/NAME` for each entry of each site-packages of `venv`, sorted,
+/// without `__pycache__`. Links are listed, never followed (`lib64` is not visited).
+fn site_packages_listing(venv: &Path) -> Result<Vec<String>, ExecError> {
+    let lib = venv.join("lib");
+    let mut names = Vec::new();
+    let versions = match fs::read_dir(&lib) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+        Err(e) => return Err(ExecError::io(&lib, "list", e)),
+    };
+    for version in versions {
+        let version = version.map_err(|e| ExecError::io(&lib, "list", e))?;
+        let is_dir = version.file_type().is_ok_and(|t| t.is_dir());
+        let name = version.file_name().to_string_lossy().into_owned();
+        if !is_dir || !name.starts_with("python") {
+            continue;
+        }
+        let site = version.path().join("site-packages");
+        let entries = match fs::read_dir(&site) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(ExecError::io(&site, "list", e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| ExecError::io(&site, "list", e))?;
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file != "__pycache__" {
+                names.push(format!("lib/{name}/site-packages/{file}"));
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 /// The `fnv1a64:` hash of a whole file's content, as the manifest records it.
 pub fn hash_file(path: &Path) -> Result<String, ExecError> {
     let bytes = fs::read(path).map_err(|e| ExecError::io(path, "read", e))?;
@@ -527,6 +708,46 @@ mod tests {
         assert!(fs::symlink_metadata(venv.join("bin/python")).is_err());
         // Idempotent.
         reopened.restore().unwrap();
+    }
+
+    #[test]
+    fn after_repair_sees_edits_and_survives_json() {
+        let tmp = tempfile::tempdir().unwrap();
+        let venv = tmp.path().join("v");
+        fs::create_dir_all(venv.join("bin")).unwrap();
+        fs::create_dir_all(venv.join("lib/python3.8/site-packages")).unwrap();
+        symlink("/a/python3.8", venv.join("bin/python3")).unwrap();
+        fs::write(venv.join("pyvenv.cfg"), "home = /a\n").unwrap();
+        let backups = tmp.path().join("backups");
+        fs::create_dir(&backups).unwrap();
+        let paths = [PathBuf::from("bin/python3"), PathBuf::from("pyvenv.cfg")];
+        let entries = Backup::take(&venv, &paths, &backups, "repair").unwrap();
+        let whole = Backup::prepare_whole(&venv, &backups, "repair").unwrap();
+        for backup in [&entries, &whole] {
+            let after = AfterRepair::record(backup).unwrap();
+            let json = serde_json::to_string(&after).unwrap();
+            assert_eq!(serde_json::from_str::<AfterRepair>(&json).unwrap(), after);
+            assert!(after.changes(&venv).unwrap().is_empty());
+        }
+        let after_entries = AfterRepair::record(&entries).unwrap();
+        let after_whole = AfterRepair::record(&whole).unwrap();
+        // Bytecode written by running Python is not a change.
+        fs::create_dir(venv.join("lib/python3.8/site-packages/__pycache__")).unwrap();
+        assert!(after_whole.changes(&venv).unwrap().is_empty());
+        // A mode change alone is one.
+        fs::set_permissions(venv.join("pyvenv.cfg"), fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(after_entries.changes(&venv).unwrap(), vec!["`pyvenv.cfg`"]);
+        fs::remove_file(venv.join("bin/python3")).unwrap();
+        symlink("/b/python3.8", venv.join("bin/python3")).unwrap();
+        fs::write(venv.join("lib/python3.8/site-packages/new.py"), "").unwrap();
+        assert_eq!(
+            after_entries.changes(&venv).unwrap(),
+            vec!["`bin/python3`", "`pyvenv.cfg`"]
+        );
+        assert_eq!(
+            after_whole.changes(&venv).unwrap(),
+            vec!["the packages in `site-packages`", "`pyvenv.cfg`"]
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::ExecError;
+use super::backup::AfterRepair;
 use super::state::{read_json, rfc3339_now, write_json};
 
 /// What an interrupted run was doing.
@@ -89,6 +90,10 @@ pub struct LastRepair {
     pub backup: PathBuf,
     pub plan: serde_json::Value,
     pub applied_at: String,
+    /// The touched entries right after the repair; `undo` refuses (unless forced) if they have
+    /// changed since. Absent in a `last.json` written before venvfix recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<AfterRepair>,
 }
 
 #[cfg(test)]

@@ -5,10 +5,16 @@
 //! tell the user which process to wait for. The kernel releases the lock when the holder dies,
 //! so a stale file never blocks anyone: the content is only a label, the lock is the truth.
 //! The lock lives in the state dir, never inside the venv.
+//!
+//! [`probe`] lets the read-only `check` ask whether a run is going on: it takes a shared lock
+//! for an instant and drops it. A venvfix that starts in that instant sees a held lock with no
+//! label; [`VenvLock::acquire`] retries a few times before it reports such a holder, so a probe
+//! never makes a repair fail.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -37,27 +43,38 @@ impl VenvLock {
     pub fn acquire(state: &VenvState) -> Result<VenvLock, ExecError> {
         state.create()?;
         let path = state.lock_path();
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
             .map_err(|e| ExecError::io(&path, "open the lock file", e))?;
-        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => lock,
-            Err((mut file, Errno::EWOULDBLOCK)) => {
-                let holder = read_holder(&mut file);
-                return Err(ExecError::Locked {
-                    venv: state.venv.clone(),
-                    lock: path,
-                    pid: holder.pid,
-                    since: holder.since,
-                    command: holder.command,
-                });
-            }
-            Err((_, errno)) => {
-                return Err(ExecError::io(&path, "lock", std::io::Error::from(errno)));
+        // A holder without a label is a `check` probing (it lets go at once) or a venvfix that
+        // has not written its label yet: worth a short wait before giving up.
+        let mut unlabelled_tries = 0;
+        let mut lock = loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => break lock,
+                Err((mut held, Errno::EWOULDBLOCK)) => {
+                    let holder = read_holder(&mut held);
+                    if holder.pid == 0 && unlabelled_tries < UNLABELLED_RETRIES {
+                        unlabelled_tries += 1;
+                        std::thread::sleep(UNLABELLED_WAIT);
+                        file = held;
+                        continue;
+                    }
+                    return Err(ExecError::Locked {
+                        venv: state.venv.clone(),
+                        lock: path,
+                        pid: holder.pid,
+                        since: holder.since,
+                        command: holder.command,
+                    });
+                }
+                Err((_, errno)) => {
+                    return Err(ExecError::io(&path, "lock", std::io::Error::from(errno)));
+                }
             }
         };
         let holder = Holder {
@@ -95,10 +112,31 @@ impl Drop for VenvLock {
     }
 }
 
+/// How often, and how long apart, [`VenvLock::acquire`] retries a lock held without a label.
+const UNLABELLED_RETRIES: u32 = 5;
+const UNLABELLED_WAIT: Duration = Duration::from_millis(20);
+
 fn read_holder(file: &mut File) -> Holder {
     let mut text = String::new();
+    let _ = file.seek(SeekFrom::Start(0));
     let _ = file.read_to_string(&mut text);
     serde_json::from_str(&text).unwrap_or_default()
+}
+
+/// Who holds the lock at `path` right now, if another open file (another process) holds it:
+/// `Some` with the label (`pid` 0 when the holder wrote none). `None` when it is free, or there
+/// is no lock file. Read-only: opens the file for reading, creates nothing, and takes a shared
+/// lock only for the instant of the test.
+pub fn probe(path: &Path) -> Option<Holder> {
+    let file = File::open(path).ok()?;
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Ok(lock) => {
+            drop(lock);
+            None
+        }
+        Err((mut held, Errno::EWOULDBLOCK)) => Some(read_holder(&mut held)),
+        Err(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +161,23 @@ mod tests {
         drop(first);
         let again = VenvLock::acquire(&state).unwrap();
         drop(again);
+    }
+
+    #[test]
+    fn probe_sees_a_holder_and_leaves_the_lock_free() {
+        let tmp = tempfile::tempdir().unwrap();
+        let venv = tmp.path().join("v");
+        std::fs::create_dir(&venv).unwrap();
+        let state = VenvState::locate(&tmp.path().join("state"), &venv).unwrap();
+        // No state dir: nothing held, nothing created.
+        assert_eq!(probe(&state.lock_path()), None);
+        assert!(!state.dir.exists());
+        let held = VenvLock::acquire(&state).unwrap();
+        let holder = probe(&state.lock_path()).expect("the lock is held");
+        assert_eq!(holder.pid, std::process::id());
+        drop(held);
+        assert_eq!(probe(&state.lock_path()), None);
+        // The probe's own shared lock is gone: an exclusive lock is taken at once.
+        drop(VenvLock::acquire(&state).unwrap());
     }
 }

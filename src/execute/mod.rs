@@ -30,13 +30,17 @@ use crate::config::PyvenvCfg;
 use crate::inventory::Inventory;
 use crate::plan::{Action, Plan, RecreateSpec};
 
-pub use backup::{Backup, EntryKind, Restored};
+pub use backup::{AfterRepair, Backup, EntryKind, Restored};
 pub use journal::{Journal, JournalState, LastRepair};
 pub use lock::VenvLock;
 pub use state::VenvState;
 pub use verify::Verification;
 
-/// Why the executor did not (fully) do what was asked. Every variant names the venv or file.
+/// Why the executor did not (fully) do what was asked.
+///
+/// Messages about one file name that file. Messages about the venv as a whole do not start with
+/// (or repeat) the venv's path: the CLI prints them after it (`` `VENV`: message ``). The venv
+/// is in the variant's fields for callers that need it.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("could not {op} `{}`: {source}", path.display())]
@@ -46,10 +50,7 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "`{}` is being changed by another venvfix (pid {pid}, since {since}: `{command}`); lock file `{}`",
-        venv.display(), lock.display()
-    )]
+    #[error("{}", locked_message(lock, *pid, since, command))]
     Locked {
         venv: PathBuf,
         lock: PathBuf,
@@ -57,9 +58,10 @@ pub enum ExecError {
         since: String,
         command: String,
     },
-    #[error("the plan for `{}` is stale, nothing was changed: {what}", venv.display())]
+    #[error("the plan is stale, nothing was changed: {what}")]
     Stale { venv: PathBuf, what: String },
-    #[error("invalid plan for `{}`: {why}", path.display())]
+    /// `path` is the venv, or the plan's entry path that is invalid (named in `why`).
+    #[error("invalid plan: {why}")]
     InvalidPlan { path: PathBuf, why: String },
     #[error("refused to {op} `{}`: {why}", path.display())]
     Refused {
@@ -70,30 +72,30 @@ pub enum ExecError {
     #[error("`{}` is damaged: {why}", path.display())]
     Corrupt { path: PathBuf, why: String },
     #[error(
-        "an interrupted venvfix run left `{}` for `{}`; recover it first (`venvfix undo` or `venvfix repair` roll it back)",
-        journal.display(), venv.display()
+        "an interrupted venvfix run left `{}`; recover it first (`venvfix undo` or `venvfix repair` roll it back)",
+        journal.display()
     )]
     Interrupted { venv: PathBuf, journal: PathBuf },
-    #[error("recreating `{}` failed: {message}", venv.display())]
+    #[error("recreating the venv failed: {message}")]
     Recreate { venv: PathBuf, message: String },
     #[error(
-        "verification of `{}` failed, the venv was rolled back (backup in `{}`): {}",
-        venv.display(), backup.display(), problems.join("; ")
+        "verification failed, the venv was rolled back (backup in `{}`): {}",
+        backup.display(), problems.join("; ")
     )]
     VerifyFailed {
         venv: PathBuf,
         problems: Vec<String>,
         backup: PathBuf,
     },
-    #[error("{cause}; `{}` was rolled back (backup in `{}`)", venv.display(), backup.display())]
+    #[error("{cause}; the venv was rolled back (backup in `{}`)", backup.display())]
     RolledBack {
         venv: PathBuf,
         cause: Box<ExecError>,
         backup: PathBuf,
     },
     #[error(
-        "{cause}; rolling `{}` back ALSO failed: {error}; the backup is in `{}` and the journal `{}` was kept so the next `venvfix undo` retries",
-        venv.display(), backup.display(), journal.display()
+        "{cause}; rolling the venv back ALSO failed: {error}; the backup is in `{}` and the journal `{}` was kept so the next `venvfix undo` retries",
+        backup.display(), journal.display()
     )]
     RollbackFailed {
         venv: PathBuf,
@@ -102,13 +104,66 @@ pub enum ExecError {
         backup: PathBuf,
         journal: PathBuf,
     },
-    #[error("nothing to undo for `{}`: no repair by venvfix is recorded (or it was already undone)", venv.display())]
+    #[error("nothing to undo: no repair by venvfix is recorded (or it was already undone)")]
     NothingToUndo { venv: PathBuf },
+    #[error(
+        "{} changed since the repair on {repaired_at}; undoing it would throw that away",
+        changed.join(", ")
+    )]
+    ChangedSinceRepair {
+        venv: PathBuf,
+        /// Each changed entry, `` `pyvenv.cfg` ``, or a phrase for a recreated venv.
+        changed: Vec<String>,
+        repaired_at: String,
+        /// Where `undo --force` saves the current state first (a new backup in this dir).
+        backups: PathBuf,
+    },
     #[error("no state directory: set VENVFIX_STATE_DIR, XDG_STATE_HOME or HOME")]
     NoStateDir,
 }
 
+/// Who holds the lock, as far as its label says (a holder that is not venvfix writes none).
+fn locked_message(lock: &Path, pid: u32, since: &str, command: &str) -> String {
+    if pid == 0 {
+        format!(
+            "another process is changing this venv: it holds the lock file `{}` (and did not \
+             say who it is)",
+            lock.display()
+        )
+    } else {
+        format!(
+            "another venvfix is changing this venv (pid {pid}, since {since}: `{command}`); lock \
+             file `{}`",
+            lock.display()
+        )
+    }
+}
+
 impl ExecError {
+    /// Whether the venv is untouched: the error came before its first change (state dir, lock,
+    /// a stale or invalid plan, the backup, the journal), so `repair` calls it a refusal (exit
+    /// 2). `false` when something was changed and then rolled back, or the rollback failed: the
+    /// repair was not done (exit 1).
+    pub fn changed_nothing(&self) -> bool {
+        match self {
+            ExecError::Io { .. }
+            | ExecError::Locked { .. }
+            | ExecError::Stale { .. }
+            | ExecError::InvalidPlan { .. }
+            | ExecError::Refused { .. }
+            | ExecError::Corrupt { .. }
+            | ExecError::Interrupted { .. }
+            | ExecError::NothingToUndo { .. }
+            | ExecError::ChangedSinceRepair { .. }
+            | ExecError::NoStateDir => true,
+            // Raised only once the venv has been moved aside; it always comes back wrapped.
+            ExecError::Recreate { .. }
+            | ExecError::VerifyFailed { .. }
+            | ExecError::RolledBack { .. }
+            | ExecError::RollbackFailed { .. } => false,
+        }
+    }
+
     pub(crate) fn io(path: &Path, op: &str, source: std::io::Error) -> ExecError {
         ExecError::Io {
             path: path.to_path_buf(),
@@ -177,7 +232,8 @@ pub struct Recovered {
     pub restored: Vec<Restored>,
 }
 
-/// An interrupted run, as `check` reports it (read-only).
+/// A journal found for a venv, as `check` reports it (read-only): either a run that is still
+/// going (another process holds the venv's lock) or one that was interrupted.
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingInfo {
     pub venv: PathBuf,
@@ -186,11 +242,34 @@ pub struct PendingInfo {
     pub state: Option<JournalState>,
     pub started_at: Option<String>,
     pub backup: Option<PathBuf>,
+    /// Another live process holds the venv's lock: the run is in progress, not interrupted.
+    pub in_progress: bool,
+    /// The process running (or that ran) the change: the lock holder's label, else the
+    /// journal's; `None` when neither says.
+    pub pid: Option<u32>,
 }
 
 impl PendingInfo {
     /// The sentence `check` prints.
     pub fn message(&self) -> String {
+        if self.in_progress {
+            let what = match self.state {
+                Some(JournalState::Undoing) => "an undo",
+                _ => "a repair",
+            };
+            let pid = self
+                .pid
+                .map(|p| format!("pid {p}"))
+                .unwrap_or_else(|| "pid unknown".into());
+            let since = self
+                .started_at
+                .as_deref()
+                .map(|t| format!(", started at {t}"))
+                .unwrap_or_default();
+            return format!(
+                "{what} is in progress ({pid}{since}); check again when it has finished"
+            );
+        }
         format!(
             "an interrupted repair left a journal (`{}`): run `venvfix undo` or `venvfix repair` to roll it back",
             self.journal.display()
@@ -330,12 +409,20 @@ pub fn apply_with(
         });
     }
 
-    let last = LastRepair {
-        backup: backup.dir.clone(),
-        plan: plan_json,
-        applied_at: state::rfc3339_now(),
-    };
-    state::write_json(&state.last_path(), &last)?;
+    // What the repair left, for `undo` to see later changes by. Every error past the first
+    // change rolls back, so an error that comes back bare means nothing was changed.
+    let recorded = AfterRepair::record(&backup).and_then(|after| {
+        let last = LastRepair {
+            backup: backup.dir.clone(),
+            plan: plan_json,
+            applied_at: state::rfc3339_now(),
+            after: Some(after),
+        };
+        state::write_json(&state.last_path(), &last)
+    });
+    if let Err(cause) = recorded {
+        return Err(rollback(&venv, &backup, &journal_path, cause));
+    }
     Journal::remove(&journal_path)?;
     Ok(Applied {
         venv,
@@ -607,26 +694,42 @@ fn recover_locked(state: &VenvState) -> Result<Option<Recovered>, ExecError> {
     }))
 }
 
-/// Whether an interrupted run left a journal for `venv`. Read-only (for `check`): creates,
-/// locks and changes nothing.
+/// Whether a journal exists for `venv`, and whether the run that wrote it is still going
+/// (another process holds the lock) or was interrupted. Read-only (for `check`): creates and
+/// changes nothing, and holds no lock (it only probes the lock, for an instant).
 pub fn pending(venv: &Path, options: &ExecOptions) -> Option<PendingInfo> {
     let state = VenvState::locate(&options.state_dir, venv).ok()?;
     let journal_path = state.journal_path();
     fs::symlink_metadata(&journal_path).ok()?;
     let journal = Journal::read(&journal_path).ok().flatten();
+    let holder = lock::probe(&state.lock_path());
+    let in_progress = holder.is_some();
+    let holder = holder.filter(|h| h.pid != 0);
+    let pid = holder
+        .as_ref()
+        .map(|h| h.pid)
+        .or_else(|| journal.as_ref().map(|j| j.pid));
+    let started_at = journal
+        .as_ref()
+        .map(|j| j.started_at.clone())
+        .or_else(|| holder.map(|h| h.since));
     Some(PendingInfo {
         venv: state.venv,
         journal: journal_path,
         state: journal.as_ref().map(|j| j.state),
-        started_at: journal.as_ref().map(|j| j.started_at.clone()),
+        started_at,
         backup: journal.map(|j| j.backup),
+        in_progress,
+        pid,
     })
 }
 
 /// Restore `venv` exactly as it was before its last successful repair. An interrupted run is
-/// rolled back instead, if there is one (and nothing else is done). The current state is
-/// backed up first, so an undo can be undone by hand.
-pub fn undo(venv: &Path, options: &ExecOptions) -> Result<Undone, ExecError> {
+/// rolled back instead, if there is one (and nothing else is done). Refuses
+/// ([`ExecError::ChangedSinceRepair`]) if the entries the repair touched were changed since,
+/// unless `force`. The current state is backed up first either way, so an undo can be undone
+/// by hand.
+pub fn undo(venv: &Path, options: &ExecOptions, force: bool) -> Result<Undone, ExecError> {
     let state = VenvState::locate(&options.state_dir, venv)?;
     let venv = state.venv.clone();
     let _lock = VenvLock::acquire(&state)?;
@@ -652,6 +755,17 @@ pub fn undo(venv: &Path, options: &ExecOptions) -> Result<Undone, ExecError> {
                 venv.display()
             ),
         });
+    }
+    if !force && let Some(after) = &last.after {
+        let changed = after.changes(&venv)?;
+        if !changed.is_empty() {
+            return Err(ExecError::ChangedSinceRepair {
+                venv,
+                changed,
+                repaired_at: last.applied_at,
+                backups: state.backups_dir(),
+            });
+        }
     }
     let journal_path = state.journal_path();
     let safety = if backup.manifest.whole_venv {

@@ -153,3 +153,44 @@ fn a_dir_that_venvfix_did_not_create_is_never_removed() {
     assert_eq!(fs::read(venv.join("theirs")).unwrap(), b"x");
     assert!(backup.dir.join("venv/pyvenv.cfg").exists());
 }
+
+#[test]
+fn only_errors_after_a_change_count_as_not_done() {
+    let io = || {
+        ExecError::io(
+            Path::new("/s"),
+            "create",
+            std::io::Error::other("Not a directory"),
+        )
+    };
+    assert!(io().changed_nothing());
+    assert!(ExecError::NoStateDir.changed_nothing());
+    let rolled_back = ExecError::RolledBack {
+        venv: PathBuf::from("/v"),
+        cause: Box::new(io()),
+        backup: PathBuf::from("/b"),
+    };
+    assert!(!rolled_back.changed_nothing());
+    let verify = ExecError::VerifyFailed {
+        venv: PathBuf::from("/v"),
+        problems: vec!["x".into()],
+        backup: PathBuf::from("/b"),
+    };
+    assert!(!verify.changed_nothing());
+    // Messages about the whole venv leave naming it to the caller.
+    assert!(!verify.to_string().contains("`/v`"), "{verify}");
+    assert!(!rolled_back.to_string().contains("`/v`"), "{rolled_back}");
+}
+
+#[test]
+fn a_state_dir_that_cannot_be_created_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let venv = old_venv(tmp.path());
+    let before = listing(&venv);
+    fs::write(tmp.path().join("file"), "x").unwrap();
+    let options = ExecOptions::new(tmp.path().join("file/state"));
+    let err = apply(&recreate_plan(&venv), &Inventory::default(), &options).unwrap_err();
+    assert!(matches!(err, ExecError::Io { .. }), "{err}");
+    assert!(err.changed_nothing());
+    assert_eq!(listing(&venv), before);
+}

@@ -27,6 +27,8 @@ pub struct Verification {
     pub version: Option<PythonVersion>,
     /// What is wrong, one sentence each; empty when `ok`.
     pub problems: Vec<String>,
+    /// What was not checked and why (never a failure), one sentence each.
+    pub notes: Vec<String>,
 }
 
 impl Verification {
@@ -35,6 +37,7 @@ impl Verification {
             ok: false,
             version: None,
             problems: vec![problem],
+            notes: Vec::new(),
         }
     }
 }
@@ -163,12 +166,16 @@ pub fn verify(
         .join("lib")
         .join(format!("python{}", version.short()))
         .join("site-packages");
-    let request = modules_to_check(&site_packages);
+    let (request, missing) = modules_to_check(&site_packages);
     let answer = match run(&python, &request, timeout) {
         Ok(answer) => answer,
         Err(problem) => return Verification::failed(format!("`{shown}`: {problem}")),
     };
-    judge(venv, &version, &site_packages, answer)
+    let mut verification = judge(venv, &version, &site_packages, answer);
+    verification.notes.extend(missing.iter().map(|name| {
+        format!("a distribution lists top-level module `{name}`, which is not in site-packages; not checked")
+    }));
+    verification
 }
 
 fn judge(venv: &Path, want: &PythonVersion, site_packages: &Path, answer: Answer) -> Verification {
@@ -211,6 +218,7 @@ fn judge(venv: &Path, want: &PythonVersion, site_packages: &Path, answer: Answer
         ok: problems.is_empty(),
         version: reported,
         problems,
+        notes: Vec::new(),
     }
 }
 
@@ -296,20 +304,21 @@ fn run(python: &Path, request: &Request, timeout: Duration) -> Result<Answer, St
 }
 
 /// The top-level modules of the venv's distributions (to find) and the compiled modules among
-/// them (to import).
-fn modules_to_check(site_packages: &Path) -> Request {
-    let names = top_level_names(site_packages);
+/// them (to import); second, the names metadata lists that have nothing in site-packages.
+fn modules_to_check(site_packages: &Path) -> (Request, Vec<String>) {
+    let TopLevel { present, missing } = top_level(site_packages);
     let mut import = Vec::new();
-    for name in &names {
+    for name in &present {
         compiled_modules(site_packages, name, &mut import);
     }
     import.sort();
     import.dedup();
     import.truncate(MAX_IMPORTS);
-    Request {
-        find: names,
+    let request = Request {
+        find: present,
         import,
-    }
+    };
+    (request, missing)
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -326,10 +335,41 @@ fn module_name(entry: &str) -> &str {
 }
 
 /// Top-level names from each `*.dist-info` / `*.egg-info`: `top_level.txt`, else the first
-/// components of `RECORD`; with no metadata at all, the entries of site-packages.
+/// components of `RECORD`; with no metadata at all, the entries of site-packages. Only names
+/// that have an entry in site-packages are returned (see [`has_entry`]).
 pub fn top_level_names(site_packages: &Path) -> Vec<String> {
+    top_level(site_packages).present
+}
+
+/// The top-level names metadata lists, split by whether site-packages has an entry for them.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TopLevel {
+    present: Vec<String>,
+    /// Listed but with no entry: stale metadata, such as `debian` in the `top_level.txt` of
+    /// Debian's setuptools 66, or a module provided by a `.pth` path; never a failure.
+    missing: Vec<String>,
+}
+
+/// Whether site-packages (its entry names) has something that imports as top-level `name`: a
+/// directory or file `name`, `name.py`, `name.pyc`, or an extension `name.*.so` / `name.*.pyd`.
+/// Paths added by `.pth` files are not followed.
+fn has_entry(entries: &[String], name: &str) -> bool {
+    entries.iter().any(|entry| {
+        entry == name
+            || entry
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|ext| {
+                    matches!(ext, "py" | "pyc" | "so" | "pyd")
+                        || ext.ends_with(".so")
+                        || ext.ends_with(".pyd")
+                })
+    })
+}
+
+fn top_level(site_packages: &Path) -> TopLevel {
     let Ok(dir) = fs::read_dir(site_packages) else {
-        return Vec::new();
+        return TopLevel::default();
     };
     let entries: Vec<String> = dir
         .filter_map(Result::ok)
@@ -377,7 +417,8 @@ pub fn top_level_names(site_packages: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names.dedup();
-    names
+    let (present, missing) = names.into_iter().partition(|n| has_entry(&entries, n));
+    TopLevel { present, missing }
 }
 
 /// Dotted names of the `.so` modules of top-level `name` (a package dir, walked without
@@ -441,15 +482,66 @@ mod tests {
             "markupsafe\n",
         )
         .unwrap();
+        fs::write(sp.join("six.py"), "").unwrap();
         fs::create_dir_all(sp.join("six-1.16.0.dist-info")).unwrap();
         fs::write(
             sp.join("six-1.16.0.dist-info/RECORD"),
             "six.py,sha256=x,1\nsix-1.16.0.dist-info/RECORD,,\n__pycache__/six.cpython-38.pyc,,\n../../../bin/x,,\n",
         )
         .unwrap();
-        let request = modules_to_check(sp);
+        let (request, missing) = modules_to_check(sp);
         assert_eq!(request.find, vec!["markupsafe", "six"]);
         assert_eq!(request.import, vec!["markupsafe._speedups"]);
+        assert!(missing.is_empty(), "{missing:?}");
+    }
+
+    #[test]
+    fn listed_names_without_an_entry_are_skipped_not_looked_for() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sp = tmp.path();
+        // Debian's setuptools 66.1.1: `debian` is listed, nothing of that name is installed.
+        let dist = sp.join("setuptools-66.1.1.dist-info");
+        fs::create_dir_all(&dist).unwrap();
+        fs::write(
+            dist.join("top_level.txt"),
+            "_distutils_hack\ndebian\npkg_resources\nsetuptools\n",
+        )
+        .unwrap();
+        for dir in ["_distutils_hack", "pkg_resources", "setuptools"] {
+            fs::create_dir(sp.join(dir)).unwrap();
+        }
+        let other = sp.join("other-1.0.dist-info");
+        fs::create_dir_all(&other).unwrap();
+        fs::write(
+            other.join("top_level.txt"),
+            "plain\nsourceless\nfast\nwinext\ngone\nfast_helper\n",
+        )
+        .unwrap();
+        fs::write(sp.join("plain.py"), "").unwrap();
+        fs::write(sp.join("sourceless.pyc"), "").unwrap();
+        fs::write(sp.join("fast.cpython-311-x86_64-linux-gnu.so"), "").unwrap();
+        fs::write(sp.join("winext.cp311-win_amd64.pyd"), "").unwrap();
+        // Entries that only look like `gone` / `fast_helper`: metadata, a `.pth`, another name.
+        fs::create_dir(sp.join("gone-2.0.dist-info")).unwrap();
+        fs::write(sp.join("gone.pth"), "").unwrap();
+        fs::write(sp.join("fast_helper_extra.py"), "").unwrap();
+        let (request, missing) = modules_to_check(sp);
+        assert_eq!(
+            request.find,
+            vec![
+                "_distutils_hack",
+                "fast",
+                "pkg_resources",
+                "plain",
+                "setuptools",
+                "sourceless",
+                "winext"
+            ]
+        );
+        assert_eq!(missing, vec!["debian", "fast_helper", "gone"]);
+        // Compiled modules are still imported.
+        assert_eq!(request.import, vec!["fast"]);
+        assert_eq!(top_level_names(sp), request.find);
     }
 
     #[test]
