@@ -911,7 +911,8 @@ fn apply_all(
     code
 }
 
-/// How applying one plan ended badly: `refused` (locked, stale: exit 2) or not done (exit 1).
+/// How applying one plan ended badly: `refused` when nothing was changed (locked, stale plan,
+/// state dir unusable: exit 2), else not done and rolled back (exit 1).
 struct ApplyFailure {
     message: String,
     refused: bool,
@@ -933,7 +934,12 @@ fn apply_plan(
     let result = execute::apply_with(plan, inventory, options, Some(&hook));
     progress.finish();
     result
-        .map(|applied| applied.backup)
+        .map(|applied| {
+            for note in &applied.verification.notes {
+                printer.detail(&format!("verification: {note}"));
+            }
+            applied.backup
+        })
         .map_err(|e| ApplyFailure {
             refused: e.changed_nothing(),
             message: e.to_string(),
