@@ -3,6 +3,7 @@
 pub mod args;
 pub mod check;
 pub mod freeze;
+pub mod plan_view;
 pub mod printer;
 pub mod progress;
 pub mod pythons;

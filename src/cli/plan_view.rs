@@ -1,0 +1,161 @@
+//! How a plan reads: the headline (strategy, target, why), each change as `old -> new`, what a
+//! recreate reinstalls and keeps, what is left as is, and the alternatives. `--dry-run`, the
+//! prompt and `--yes` all print plans through here, so they always read the same.
+
+use venvfix::plan::{Action, Plan, RecreateSpec, Strategy};
+
+use super::printer::{Printer, Style};
+
+/// A plan as the user reads it: strategy and target, then each change as `old -> new`.
+pub fn print_plan(plan: &Plan, printer: &Printer) {
+    let headline = match (&plan.strategy, &plan.target) {
+        (Strategy::None, _) => plan.reason.clone(),
+        (strategy, Some(t)) => format!(
+            "{} ({}, `{}`): {}",
+            with_python(*strategy, &t.version),
+            t.source.as_str(),
+            t.path.display(),
+            plan.reason
+        ),
+        (strategy, None) => format!("{}: {}", strategy.as_str(), plan.reason),
+    };
+    printer.out(&format!(
+        "  {} {headline}",
+        printer.paint(Style::Bold, "plan:")
+    ));
+    for action in &plan.actions {
+        printer.out(&format!("      {}", describe_action(action)));
+        if let Action::Recreate(spec) = action {
+            print_recreate(spec, printer);
+        }
+    }
+    for u in &plan.unresolved {
+        printer.out(&format!(
+            "    {} [{}] {}",
+            printer.paint(Style::Yellow, "left as is:"),
+            u.kind.id(),
+            u.why
+        ));
+    }
+    // A recreate can go to any installed Python: the best few are enough to read.
+    const SHOWN: usize = 3;
+    let shown = if printer.verbose() {
+        plan.alternatives.len()
+    } else {
+        SHOWN
+    };
+    for alt in plan.alternatives.iter().take(shown) {
+        printer.out(&format!(
+            "    {} {} (`{}`): {}",
+            printer.paint(Style::Dim, "alternative:"),
+            with_python(alt.strategy, &alt.target.version),
+            alt.target.path.display(),
+            alt.why
+        ));
+    }
+    if plan.alternatives.len() > shown {
+        printer.out(&format!(
+            "    {} and {} more (`-v` lists them all)",
+            printer.paint(Style::Dim, "alternative:"),
+            plan.alternatives.len() - shown
+        ));
+    }
+}
+
+/// `relink to Python 3.8.18`, `recreate with Python 3.12.1`, `update pyvenv.cfg for ...`.
+pub fn with_python(strategy: Strategy, version: &venvfix::version::PythonVersion) -> String {
+    match strategy {
+        Strategy::Relink => format!("relink to Python {version}"),
+        Strategy::Recreate => format!("recreate with Python {version}"),
+        Strategy::UpdateConfig => format!("update pyvenv.cfg for Python {version}"),
+        Strategy::None => "nothing".to_string(),
+    }
+}
+
+/// `bin/python3: /usr/bin/python3 -> /opt/py/bin/python3.8`, `pyvenv.cfg home: a -> b`.
+fn describe_action(action: &Action) -> String {
+    match action {
+        Action::Symlink { path, from, to } => format!(
+            "{}: {} -> {}",
+            path.display(),
+            from.as_ref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_else(|| "(not a link)".into()),
+            to.display()
+        ),
+        Action::CopyFile { path, source } => {
+            format!(
+                "{}: replace the copied binary with a copy of {}",
+                path.display(),
+                source.display()
+            )
+        }
+        Action::Config { key, from, to } => format!(
+            "pyvenv.cfg {key}: {} -> {to}",
+            from.as_deref().unwrap_or("(unset)")
+        ),
+        Action::Recreate(spec) => format!(
+            "recreate in place with `{}`{} (with {}) and reinstall {} requirement{}{}",
+            spec.python.display(),
+            spec.version
+                .map(|v| format!(" (Python {v})"))
+                .unwrap_or_default(),
+            match &spec.uv {
+                Some(uv) => format!("`{}`", uv.display()),
+                None => "`python -m venv` and pip".into(),
+            },
+            spec.requirements.len(),
+            if spec.requirements.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            if spec.requirements.is_empty() {
+                ""
+            } else {
+                ":"
+            }
+        ),
+    }
+}
+
+/// The details of a recreate: requirements, compiled and unavailable pins, what is kept.
+fn print_recreate(spec: &RecreateSpec, printer: &Printer) {
+    let python = spec
+        .version
+        .map(|v| format!("Python {v}"))
+        .unwrap_or_else(|| "the new Python".into());
+    for req in &spec.requirements {
+        printer.out(&format!("        {req}"));
+    }
+    if spec.with_pip {
+        printer.out("      the old venv had pip: the new one gets pip too");
+    }
+    for compiled in &spec.compiled {
+        printer.out(&format!(
+            "      {} {compiled}: needs a wheel (or a build) for {python}",
+            printer.paint(Style::Dim, "compiled:")
+        ));
+    }
+    for unavailable in &spec.unavailable {
+        printer.out(&format!(
+            "      {} {unavailable}",
+            printer.paint(Style::Yellow, "unavailable:")
+        ));
+    }
+    if let Some(prompt) = &spec.prompt {
+        printer.out(&format!("      prompt kept: {prompt}"));
+    }
+    if spec.system_site_packages {
+        printer.out("      system site-packages kept visible");
+    }
+    for path in &spec.carry_over {
+        printer.out(&format!("      carried over: {}", path.display()));
+    }
+    for dir in &spec.find_links {
+        printer.out(&format!("      wheels also from: {}", dir.display()));
+    }
+    if spec.offline {
+        printer.out("      offline: no index is contacted");
+    }
+}
