@@ -528,9 +528,32 @@ fn run_on_pty(
     venv: &Path,
     script: &[(&str, &str)],
 ) -> (String, Option<i32>) {
+    run_on_pty_with(env, args, venv, script, &[])
+}
+
+fn run_on_pty_with(
+    env: &TestEnv,
+    args: &[&str],
+    venv: &Path,
+    script: &[(&str, &str)],
+    vars: &[(&str, &str)],
+) -> (String, Option<i32>) {
     let pty = nix::pty::openpty(None, None).expect("openpty");
     let slave = std::fs::File::from(pty.slave);
     let mut cmd = env.venvfix_std();
+    cmd.envs(vars.iter().copied());
+    // The pty becomes the child's controlling terminal, so Ctrl-C there is SIGINT to venvfix
+    // and to the installers it runs, as in a real terminal.
+    // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            if nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     cmd.args(args)
         .arg(venv)
         .env("TERM", "xterm")
@@ -768,4 +791,44 @@ fn copied_binaries_of_another_patch_are_recopied_from_the_installed_build() {
     env.venvfix().arg("check").arg(&venv).assert().code(0);
     env.venvfix().arg("undo").arg(&venv).assert().code(0);
     assert_same_tree(&before, &snapshot(&venv));
+}
+
+/// Ctrl-C while a recreate installs: the installer stops, the venv is rolled back exactly, and
+/// the run says so (issue 5: Ctrl-C ends where the user started).
+#[test]
+fn ctrl_c_while_applying_says_how_to_roll_back() {
+    let Broken { env, venv, new, .. } = base_removed(false);
+    let before = snapshot(&venv);
+    let python = new.exe.to_str().unwrap().to_string();
+    let house = wheelhouse();
+    let (output, status) = run_on_pty_with(
+        &env,
+        &[
+            "repair",
+            "--yes",
+            "--strategy",
+            "recreate",
+            "--offline",
+            "--find-links",
+            house.to_str().unwrap(),
+            "--python",
+            &python,
+        ],
+        &venv,
+        &[("installing", "\x03")],
+        // pip (not uv) makes the install slow enough to interrupt reliably.
+        &[("VENVFIX_UV", "none")],
+    );
+    assert_eq!(status, Some(1), "{output}");
+    assert!(
+        output.contains("stopping: the venv being repaired is rolled back"),
+        "{output}"
+    );
+    assert!(output.contains("stopped at the user's request"), "{output}");
+    assert!(
+        output.contains("cancelled: the venv being repaired was rolled back"),
+        "{output}"
+    );
+    assert_same_tree(&before, &snapshot(&venv));
+    env.venvfix().arg("check").arg(&venv).assert().code(1);
 }

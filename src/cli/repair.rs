@@ -157,22 +157,37 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
                 return code.worst(ExitCode::Problems);
             }
         }
-    } else if !args.json && items.len() > 1 && !printer.quiet() {
-        // `--yes` over a tree: still show what is about to happen, in one table.
+    } else if !args.json && !printer.quiet() {
+        // `--yes`: what is about to change is shown even when nobody is asked.
         show_plans(&items, false, printer, "planned");
     }
-    if args.yes && !args.json && !printer.quiet() {
-        // What is about to change is shown even when nobody is asked.
-        show_plans(&items, false, printer, "planned");
-    }
+    // From here on the venvs change: Ctrl-C must not claim otherwise.
+    on_interrupt(Interrupt::WhileApplying);
     code = code.worst(apply_all(&items, &inventory, &options, args.json, printer));
+    if execute::cancelled() {
+        printer.status(
+            "cancelled: the venv being repaired was rolled back; venvs not reached were left as \
+             they were",
+        );
+        code = code.worst(ExitCode::Problems);
+    }
     code
 }
 
-/// Ctrl-C at a prompt: show the cursor the prompt hid, say that nothing changed, exit 130.
-/// Nothing has been changed while a prompt is up, so leaving at once is safe.
-fn restore_terminal_on_interrupt() {
-    extern "C" fn on_interrupt(_: nix::libc::c_int) {
+/// What Ctrl-C means at this point of the run.
+#[derive(Clone, Copy)]
+enum Interrupt {
+    /// A prompt is up and nothing has been changed: show the cursor it hid, say so, exit 130.
+    AtPrompt,
+    /// Repairs are being applied: the first Ctrl-C asks the executor to stop, which rolls the
+    /// venv being repaired back and starts no other; a second one exits at once, leaving the
+    /// journal for the next `venvfix repair` or `venvfix undo` to roll back.
+    WhileApplying,
+}
+
+/// Install the Ctrl-C behaviour for `phase`.
+fn on_interrupt(phase: Interrupt) {
+    extern "C" fn at_prompt(_: nix::libc::c_int) {
         const MESSAGE: &[u8] = b"\x1b[?25h\ncancelled: nothing was changed\n";
         // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer is static.
         unsafe {
@@ -180,12 +195,35 @@ fn restore_terminal_on_interrupt() {
             nix::libc::_exit(130);
         }
     }
+    extern "C" fn while_applying(_: nix::libc::c_int) {
+        static AGAIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if AGAIN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            const MESSAGE: &[u8] = b"\nstopped at once: a venv may be half-changed; `venvfix undo \
+                VENV` (or `venvfix repair VENV`) rolls it back from its journal\n";
+            // SAFETY: write(2) and _exit(2) are async-signal-safe; the buffer is static.
+            unsafe {
+                nix::libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
+                nix::libc::_exit(130);
+            }
+        }
+        const MESSAGE: &[u8] = b"\x1b[?25h\nstopping: the venv being repaired is rolled back \
+            (Ctrl-C again stops at once)\n";
+        // SAFETY: write(2) is async-signal-safe; `cancel` is one atomic store.
+        unsafe {
+            nix::libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
+        }
+        execute::cancel();
+    }
+    let handler = match phase {
+        Interrupt::AtPrompt => at_prompt as extern "C" fn(nix::libc::c_int),
+        Interrupt::WhileApplying => while_applying,
+    };
     let action = nix::sys::signal::SigAction::new(
-        nix::sys::signal::SigHandler::Handler(on_interrupt),
+        nix::sys::signal::SigHandler::Handler(handler),
         nix::sys::signal::SaFlags::empty(),
         nix::sys::signal::SigSet::empty(),
     );
-    // SAFETY: the handler only calls async-signal-safe functions.
+    // SAFETY: the handlers only call async-signal-safe functions.
     let _ = unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, &action) };
 }
 
@@ -469,7 +507,7 @@ fn print_table(items: &[&Item], printer: &Printer) {
 /// one confirmation for all. `None` when the prompt itself failed (closed terminal).
 fn ask(items: &mut [Item], inventory: &Inventory, printer: &Printer) -> Option<bool> {
     show_plans(items, false, printer, "planned");
-    restore_terminal_on_interrupt();
+    on_interrupt(Interrupt::AtPrompt);
     let theme = dialoguer::theme::SimpleTheme;
     let applicable: Vec<usize> = items
         .iter()

@@ -78,6 +78,9 @@ pub enum ExecError {
     Interrupted { venv: PathBuf, journal: PathBuf },
     #[error("recreating the venv failed: {message}")]
     Recreate { venv: PathBuf, message: String },
+    /// The user asked to stop (Ctrl-C): see [`cancel`].
+    #[error("stopped at the user's request (Ctrl-C)")]
+    Cancelled { venv: PathBuf },
     #[error(
         "verification failed, the venv was rolled back (backup in `{}`): {}",
         backup.display(), problems.join("; ")
@@ -155,6 +158,7 @@ impl ExecError {
             | ExecError::Interrupted { .. }
             | ExecError::NothingToUndo { .. }
             | ExecError::ChangedSinceRepair { .. }
+            | ExecError::Cancelled { .. }
             | ExecError::NoStateDir => true,
             // Raised only once the venv has been moved aside; it always comes back wrapped.
             ExecError::Recreate { .. }
@@ -290,6 +294,21 @@ pub struct Undone {
     pub recovered: bool,
 }
 
+/// Set when the user asks to stop (the CLI's Ctrl-C handler calls [`cancel`]).
+static CANCELLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ask every running and later [`apply_with`] to stop: each rolls back its venv at the next step
+/// and returns [`ExecError::Cancelled`]. Async-signal-safe (one atomic store), so a signal
+/// handler may call it.
+pub fn cancel() {
+    CANCELLED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether [`cancel`] was called.
+pub fn cancelled() -> bool {
+    CANCELLED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Apply `plan`, verify, and roll back on any failure. Refuses [`Action::Recreate`] (see
 /// [`apply_with`]).
 pub fn apply(
@@ -310,6 +329,9 @@ pub fn apply_with(
     validate(plan)?;
     let state = VenvState::locate(&options.state_dir, &plan.venv)?;
     let venv = state.venv.clone();
+    if cancelled() {
+        return Err(ExecError::Cancelled { venv });
+    }
     let _lock = VenvLock::acquire(&state)?;
     let journal_path = state.journal_path();
     if fs::symlink_metadata(&journal_path).is_ok() {
@@ -372,7 +394,12 @@ pub fn apply_with(
         if journal.done.contains(&index) {
             continue;
         }
-        let indices = match apply_action(&venv, plan, index) {
+        let applied = if cancelled() {
+            Err(ExecError::Cancelled { venv: venv.clone() })
+        } else {
+            apply_action(&venv, plan, index)
+        };
+        let indices = match applied {
             Ok(indices) => indices,
             Err(cause) => return Err(rollback(&venv, &backup, &journal_path, cause)),
         };
@@ -380,6 +407,10 @@ pub fn apply_with(
         step_done(&venv, &backup, &journal, &journal_path, &indices, failpoint)?;
     }
 
+    if cancelled() {
+        let cause = ExecError::Cancelled { venv: venv.clone() };
+        return Err(rollback(&venv, &backup, &journal_path, cause));
+    }
     let target = plan.target.as_ref().map(|t| &t.version);
     let copied_from = plan.actions.iter().find_map(|a| match a {
         Action::CopyFile { source, .. } => Some(source.as_path()),
@@ -470,6 +501,14 @@ fn restore_and_clear(backup: &Backup, journal_path: &Path) -> Result<(), ExecErr
 
 /// Roll back after `cause`, and say what happened.
 fn rollback(venv: &Path, backup: &Backup, journal_path: &Path, cause: ExecError) -> ExecError {
+    // An installer killed by the same Ctrl-C fails too: the user's request is the cause.
+    let cause = if cancelled() {
+        ExecError::Cancelled {
+            venv: venv.to_path_buf(),
+        }
+    } else {
+        cause
+    };
     match restore_and_clear(backup, journal_path) {
         Ok(()) => ExecError::RolledBack {
             venv: venv.to_path_buf(),
