@@ -104,7 +104,7 @@ pub fn check_venvs(
 pub fn add_interrupted(diagnosis: &mut Diagnosis, venv: &Path, state: &ExecOptions) {
     if let Some(pending) = execute::pending(venv, state) {
         let (kind, severity, hint) = if pending.in_progress {
-            (ProblemKind::RepairInProgress, Severity::Info, None)
+            (ProblemKind::RepairInProgress, Severity::Warning, None)
         } else {
             (
                 ProblemKind::InterruptedRepair,

@@ -729,9 +729,10 @@ impl Detector<'_> {
                 continue;
             }
             let message = format!(
-                "`{}/site-packages` holds {} distributions that Python {} never reads",
+                "`{}/site-packages` holds {} distribution{} that Python {} never reads",
                 self.rel(&dir.path),
                 dir.distributions,
+                if dir.distributions == 1 { "" } else { "s" },
                 reading.short()
             );
             self.push(

@@ -245,6 +245,12 @@ impl Distribution {
     /// when the distribution holds compiled code (pip ignores comments after whitespace).
     pub fn freeze_line(&self) -> String {
         match &self.compiled {
+            // The stable ABI (`cp37-abi3-...`) runs on every later CPython 3.
+            Some(c) if c.evidence.contains("-abi3-") => format!(
+                "{}  # compiled ({}): stable ABI, runs on later Pythons too",
+                self.requirement(),
+                c.evidence
+            ),
             Some(c) => format!(
                 "{}  # compiled ({}): must be rebuilt for another Python",
                 self.requirement(),
@@ -1077,6 +1083,16 @@ mod tests {
         assert_eq!(
             c.freeze_line(),
             "MarkupSafe==2.1.5  # compiled (cp38-cp38-manylinux_2_17_x86_64): must be rebuilt for another Python"
+        );
+        let mut a = dist("charset-normalizer", "3.5.2");
+        a.compiled = Some(Compiled {
+            evidence: "cp37-abi3-manylinux_2_17_x86_64".into(),
+        });
+        assert!(
+            a.freeze_line()
+                .ends_with("stable ABI, runs on later Pythons too"),
+            "{}",
+            a.freeze_line()
         );
     }
 

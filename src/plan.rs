@@ -94,6 +94,9 @@ pub struct RecreateSpec {
     pub compiled: Vec<String>,
     /// Pins known not to support the new Python (`Requires-Python`), with the reason.
     pub unavailable: Vec<String>,
+    /// Distributions left in a `lib/pythonX.Y` the venv's Python never read (orphaned), not
+    /// reinstalled; they stay in the backup.
+    pub left_out: Vec<String>,
     /// Files the creator did not make, carried over from the old venv (relative paths).
     pub carry_over: Vec<PathBuf>,
     /// `prompt` to keep, if the old venv had one.
@@ -420,7 +423,7 @@ fn recreate_plan(
     let venv = &d.venv;
     let choices = recreate_candidates(d, inventory, request);
     let not_possible = |mut plan: Plan, why: String| {
-        plan.reason = format!("{no_relink}, and {why}");
+        plan.reason = format!("{no_relink}, and it cannot be recreated: {why}");
         plan.unresolved = unresolved(d, &[]);
         for u in &mut plan.unresolved {
             if RECREATE_FIXES.contains(&u.kind) {
@@ -439,7 +442,7 @@ fn recreate_plan(
     let spec =
         match crate::recreate::recreate_spec(venv, best, &request.find_links, request.offline) {
             Ok(spec) => spec,
-            Err(e) => return not_possible(plan, format!("it cannot be recreated: {e}")),
+            Err(e) => return not_possible(plan, e.to_string()),
         };
     let carried_dangling = venv.dangling.iter().any(|l| {
         let rel = venv.relative(&l.path);

@@ -70,21 +70,37 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`{command}` failed ({status}){}", render_tail(tail))]
+    #[error(
+        "`{command}` failed ({status}){}{}",
+        hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default(),
+        render_tail(tail)
+    )]
     Create {
         command: String,
         status: String,
+        hint: Option<String>,
         tail: Vec<String>,
     },
-    #[error("{}{}", install_summary(tool, failed.as_deref(), python), render_tail(tail))]
+    #[error("{}{}", install_summary(tool, failed.as_deref(), python, *pinned, *offline), render_tail(tail))]
     Install {
         tool: String,
         /// The requirement the installer named, when its output says which.
         failed: Option<String>,
         /// The new Python's version, for the hint.
         python: String,
+        /// Whether `failed` is one of the venv's own pins (else a build dependency).
+        pinned: bool,
+        /// `--offline` was given.
+        offline: bool,
         tail: Vec<String>,
     },
+    #[error(
+        "{} of the venv's pins cannot be installed on Python {python}: {}\nhint: recreate with \
+         another `--python`, or relax those pins",
+        pins.len(),
+        pins.join("; ")
+    )]
+    Unavailable { python: String, pins: Vec<String> },
     #[error(
         "the reinstalled distributions are not consistent (`{command}` failed){}",
         render_tail(tail)
@@ -97,24 +113,44 @@ fn render_tail(tail: &[String]) -> String {
         return String::new();
     }
     format!(
-        "\ninstaller output (last {} lines):\n  {}\n",
+        "\ninstaller output (last {} lines):\n  {}",
         tail.len(),
         tail.join("\n  ")
     )
 }
 
-fn install_summary(tool: &str, failed: Option<&str>, python: &str) -> String {
+fn install_summary(
+    tool: &str,
+    failed: Option<&str>,
+    python: &str,
+    pinned: bool,
+    offline: bool,
+) -> String {
     let what = match failed {
         Some(req) => format!("installing the requirements with {tool} failed at `{req}`"),
         None => format!("installing the requirements with {tool} failed"),
     };
-    let relax = failed
-        .map(|r| format!(", or relax the pin `{r}` (pick a version that supports Python {python})"))
-        .unwrap_or_default();
-    format!(
-        "{what}\nhint: try `--python` with another installed version, `--find-links DIR` with a \
-         wheelhouse that has wheels for Python {python}{relax}"
-    )
+    let offline_hint = if offline {
+        " (`--offline`: every wheel must come from a `--find-links` directory)"
+    } else {
+        ""
+    };
+    let hint = match failed {
+        Some(req) if !pinned => format!(
+            "`{req}` is not one of the venv's pins: something needs it to be built (an editable \
+             or source install); give a `--find-links DIR` wheelhouse that has it{offline_hint}"
+        ),
+        Some(req) => format!(
+            "try `--python` with another installed version, a `--find-links DIR` wheelhouse with \
+             a wheel of `{req}` for Python {python}{offline_hint}, or relax the pin `{req}` (pick \
+             a version that exists for Python {python})"
+        ),
+        None => format!(
+            "try `--python` with another installed version, or a `--find-links DIR` wheelhouse \
+             with wheels for Python {python}{offline_hint}"
+        ),
+    };
+    format!("{what}\nhint: {hint}")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -143,6 +179,14 @@ pub fn recreate_spec(
         offline,
         ..RecreateSpec::default()
     };
+    // Only what the venv's Python read: packages orphaned in another `lib/pythonX.Y` are listed
+    // as left out, not reinstalled. Unless the live dir holds nothing of the user's (only
+    // seeds, as `venv --upgrade` across minors leaves it): then the orphans are the user's
+    // packages, and bringing them back is the point.
+    let live = venv
+        .packages_dir()
+        .map(|dir| dir.path.join("site-packages"))
+        .filter(|live| freeze.dists.iter().any(|d| d.site_packages == *live));
     for dist in &freeze.dists {
         let requirement = dist.requirement();
         let shown = if dist.version.is_empty() {
@@ -150,7 +194,19 @@ pub fn recreate_spec(
         } else {
             format!("{}=={}", dist.name, dist.version)
         };
-        if let Some(compiled) = &dist.compiled {
+        if let Some(live) = &live
+            && dist.site_packages != *live
+        {
+            spec.left_out.push(format!(
+                "{shown} (in `{}`, which the venv's Python never read)",
+                venv.relative(&dist.site_packages).display()
+            ));
+            continue;
+        }
+        // A stable-ABI wheel (`abi3`) runs on later Pythons: nothing to rebuild.
+        if let Some(compiled) = &dist.compiled
+            && !compiled.evidence.contains("-abi3-")
+        {
             spec.compiled
                 .push(format!("{shown} ({})", compiled.evidence));
         }
@@ -345,6 +401,14 @@ pub fn build(
         .version
         .map(|v| v.to_string())
         .unwrap_or_else(|| "the new Python".into());
+    // Pins whose Requires-Python excludes the new Python fail with pip, and uv may install them
+    // anyway into a venv where they cannot work: the same answer either way, before any work.
+    if !spec.unavailable.is_empty() {
+        return Err(BuildError::Unavailable {
+            python: python_version,
+            pins: spec.unavailable.clone(),
+        });
+    }
     let new_python = root.join("bin/python");
     let scratch = tempfile::Builder::new()
         .prefix("venvfix-recreate-")
@@ -383,10 +447,18 @@ pub fn build(
                 "creating the venv with `{}`",
                 shown_command(&create)
             ));
+            // Offline, uv seeds pip only from its cache or the wheelhouse.
+            let seed_hint = (spec.with_pip && spec.offline).then(|| {
+                "uv seeds pip from its cache or a `--find-links` dir when offline: put a pip \
+                 wheel there, or set VENVFIX_UV=none to build with `python -m venv`, which \
+                 bundles pip"
+                    .to_string()
+            });
             run_step(&mut create, progress, |command, status, tail| {
                 BuildError::Create {
                     command,
                     status,
+                    hint: seed_hint,
                     tail,
                 }
             })?;
@@ -400,11 +472,16 @@ pub fn build(
                     "installing {} requirements with uv",
                     spec.requirements.len()
                 ));
-                run_step(&mut install, progress, |_, _, tail| BuildError::Install {
-                    tool: "uv".into(),
-                    failed: failed_requirement(&tail),
-                    python: python_version.clone(),
-                    tail,
+                run_step(&mut install, progress, |_, _, tail| {
+                    let failed = failed_requirement(&tail);
+                    BuildError::Install {
+                        tool: "uv".into(),
+                        pinned: failed.as_deref().is_some_and(|f| is_pinned(spec, f)),
+                        failed,
+                        python: python_version.clone(),
+                        offline: spec.offline,
+                        tail,
+                    }
                 })?;
             }
             let mut check = installer_command(uv);
@@ -438,6 +515,7 @@ pub fn build(
                 BuildError::Create {
                     command,
                     status,
+                    hint: None,
                     tail,
                 }
             })?;
@@ -450,11 +528,16 @@ pub fn build(
                     "installing {} requirements with pip",
                     spec.requirements.len()
                 ));
-                run_step(&mut install, progress, |_, _, tail| BuildError::Install {
-                    tool: "pip".into(),
-                    failed: failed_requirement(&tail),
-                    python: python_version.clone(),
-                    tail,
+                run_step(&mut install, progress, |_, _, tail| {
+                    let failed = failed_requirement(&tail);
+                    BuildError::Install {
+                        tool: "pip".into(),
+                        pinned: failed.as_deref().is_some_and(|f| is_pinned(spec, f)),
+                        failed,
+                        python: python_version.clone(),
+                        offline: spec.offline,
+                        tail,
+                    }
                 })?;
             }
             if with_pip {
@@ -601,6 +684,20 @@ fn run_step(
 /// The requirement an installer's error output names: uv's `Because <req> ...` / `you require
 /// <req>`, pip's `... satisfies the requirement <req>` / `No matching distribution found for
 /// <req>`, or a `Failed to build `<req>``.
+/// Whether the requirement the installer named (`six`, `six==1.16`) is one of `spec`'s pins.
+fn is_pinned(spec: &RecreateSpec, failed: &str) -> bool {
+    let name = |req: &str| {
+        let end = req
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .unwrap_or(req.len());
+        crate::dists::normalize_name(&req[..end])
+    };
+    let wanted = name(failed);
+    spec.requirements
+        .iter()
+        .any(|r| !r.starts_with('-') && name(r) == wanted)
+}
+
 pub fn failed_requirement(lines: &[String]) -> Option<String> {
     let token = |text: &str| -> Option<String> {
         let word = text

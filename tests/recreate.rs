@@ -426,3 +426,58 @@ fn the_planner_picks_the_newest_python_3_and_lists_the_others() {
     assert_eq!(p.strategy, Strategy::None);
     assert!(p.reason.contains("no installed cpython 3"), "{}", p.reason);
 }
+
+/// A pin whose `Requires-Python` excludes the new Python fails the recreate before anything is
+/// built, with uv as with pip (uv alone might install it into a venv where it cannot work).
+#[test]
+fn an_unavailable_pin_fails_the_recreate_the_same_way_with_uv() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let b = broken_venv(&env, &py);
+    let site = b.venv.join(format!("lib/python{}/site-packages", py.minor));
+    let old = site.join("oldpkg-1.0.dist-info");
+    fs::create_dir(&old).unwrap();
+    fs::write(
+        old.join("METADATA"),
+        "Name: oldpkg\nVersion: 1.0\nRequires-Python: <3.0\n",
+    )
+    .unwrap();
+    let before = snapshot(&b.venv);
+    let out = repair(&env, &b.venv, true)
+        .args(["--yes", "--strategy", "recreate"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("1 of the venv's pins cannot be installed on Python"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("oldpkg==1.0"), "{stderr}");
+    assert_same_tree(&before, &snapshot(&b.venv));
+}
+
+/// Packages orphaned in another `lib/pythonX.Y` beside the venv's own are not reinstalled:
+/// the plan lists them as left out (they stay in the backup).
+#[test]
+fn orphaned_packages_are_left_out_of_a_recreate() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let b = broken_venv(&env, &py);
+    env.write(
+        "venv/lib/python3.1/site-packages/strayold-1.0.dist-info/METADATA",
+        "Name: strayold\nVersion: 1.0\n",
+    );
+    let out = repair(&env, &b.venv, true)
+        .args(["--dry-run", "--strategy", "recreate"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("left out: strayold==1.0 (in `lib/python3.1/site-packages`"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("        strayold==1.0\n"), "{stdout}");
+}

@@ -149,7 +149,15 @@ fn check_and_repair_leave_a_venv_alone_while_another_venvfix_changes_it() {
     let report = json_of(&check);
     let first = &report["venvs"][0]["problems"][0];
     assert_eq!(first["kind"], "repair-in-progress", "{report:#}");
-    assert_eq!(first["severity"], "info", "{report:#}");
+    assert_eq!(first["severity"], "warning", "{report:#}");
+    // freeze refuses to list a venv that is being changed.
+    let freeze = env.venvfix().arg("freeze").arg(&venv).output().unwrap();
+    assert_eq!(freeze.status.code(), Some(2));
+    assert!(
+        text(&freeze.stderr).contains("a repair is in progress"),
+        "{}",
+        text(&freeze.stderr)
+    );
     let message = first["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("a repair is in progress (pid"),

@@ -64,8 +64,8 @@ pub enum Command {
 hints; healthy venvs are counted in the summary and listed only with -v (or when only one venv \
 was checked). With -q only broken venvs are printed, without hints or summary. Unreadable \
 directories are warnings on stderr naming the directory.\n\n\
-Exit codes: 0 nothing broken; 1 broken venvs found; 2 a path does not exist or a directory or \
-venv could not be read (the rest is still checked)."
+Exit codes: 0 nothing broken; 1 broken venvs found, or part of a tree could not be read (the \
+rest is still checked); 2 a named path does not exist or is not a directory or venv."
 )]
 pub struct CheckArgs {
     /// Venvs, or directories to search for venvs (default: the current directory).

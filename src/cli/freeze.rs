@@ -6,12 +6,29 @@
 
 use venvfix::ExitCode;
 use venvfix::dists::{self, FreezeOptions};
+use venvfix::execute::{self, ExecOptions};
 
 use super::args::FreezeArgs;
 use super::printer::Printer;
 
 /// Run `venvfix freeze`.
 pub fn run(args: &FreezeArgs, printer: &Printer) -> ExitCode {
+    // Mid-repair (or after a killed one) the venv may be half-built or moved aside: a listing
+    // of it would read as "these are your packages" and be wrong.
+    if let Ok(state) = ExecOptions::from_env()
+        && let Some(pending) = execute::pending(&args.venv, &state)
+    {
+        let hint = if pending.in_progress {
+            "wait for the repair to finish, then run `venvfix freeze` again"
+        } else {
+            "roll it back first with `venvfix undo VENV`, then run `venvfix freeze` again"
+        };
+        printer.error(
+            &format!("`{}`: {}", args.venv.display(), pending.message()),
+            Some(hint),
+        );
+        return ExitCode::Error;
+    }
     let options = FreezeOptions {
         all: args.all,
         top_level: args.top_level,

@@ -143,6 +143,12 @@ fn print_recreate(spec: &RecreateSpec, printer: &Printer) {
             printer.paint(Style::Yellow, "unavailable:")
         ));
     }
+    for left in &spec.left_out {
+        printer.out(&format!(
+            "      {} {left}",
+            printer.paint(Style::Dim, "left out:")
+        ));
+    }
     if let Some(prompt) = &spec.prompt {
         printer.out(&format!("      prompt kept: {prompt}"));
     }

@@ -33,6 +33,12 @@ pub fn run(args: &UndoArgs, printer: &Printer) -> ExitCode {
                     "rolled back an interrupted repair of `{}`",
                     undone.venv.display()
                 ));
+            } else {
+                printer.status(&format!(
+                    "`{}`: restored from `{}`",
+                    undone.venv.display(),
+                    undone.backup.display()
+                ));
             }
             for restored in &undone.restored {
                 printer.out(&format!("restored {restored}"));

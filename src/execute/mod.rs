@@ -90,7 +90,7 @@ pub enum ExecError {
         problems: Vec<String>,
         backup: PathBuf,
     },
-    #[error("{cause}; the venv was rolled back (backup in `{}`)", backup.display())]
+    #[error("the venv was rolled back (backup in `{}`): {cause}", backup.display())]
     RolledBack {
         venv: PathBuf,
         cause: Box<ExecError>,
