@@ -278,6 +278,25 @@ impl Detector<'_> {
         match &runner.kind {
             EntryKind::Link { chain, .. } => match &chain.end {
                 ChainEnd::File { canonical, .. } => Some(self.base_of(canonical)),
+                // Not missing: this user may not read it (a base under another user's home).
+                ChainEnd::Unreadable { path, error } => {
+                    let message = format!(
+                        "{} cannot be followed: `{}` cannot be read by this user ({error}); the \
+                         venv may work for its owner",
+                        chain.describe().replace(
+                            &format!("`{}`", runner.path.display()),
+                            &format!("`{}`", self.rel(&runner.path))
+                        ),
+                        path.display()
+                    );
+                    self.push(
+                        ProblemKind::UnknownInterpreter,
+                        Severity::Warning,
+                        message,
+                        Some("run venvfix as the user who owns the venv and its Python".into()),
+                    );
+                    None
+                }
                 end => {
                     let why = match end {
                         ChainEnd::Missing { path } => {
@@ -292,10 +311,9 @@ impl Detector<'_> {
                         ChainEnd::NotAFile { path } => {
                             format!("`{}` is not a file", path.display())
                         }
-                        ChainEnd::Unreadable { path, error } => {
-                            format!("`{}` cannot be read: {error}", path.display())
+                        ChainEnd::File { .. } | ChainEnd::Unreadable { .. } => {
+                            unreachable!("handled above")
                         }
-                        ChainEnd::File { .. } => unreachable!("handled above"),
                     };
                     let message = format!(
                         "{} leads nowhere: {why}",

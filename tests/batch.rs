@@ -438,3 +438,51 @@ fn known_finds_the_venvs_in_a_fake_home() {
     let repair = known(&["repair", "--json", "--known", "--dry-run"], &[]);
     assert_eq!(repair.keys().collect::<Vec<_>>(), [&key(&x)]);
 }
+
+/// A base this user may not read is not a missing base: the venv may work for its owner.
+#[test]
+fn a_base_this_user_cannot_read_is_unknown_not_missing() {
+    use nix::unistd::{User, chown};
+
+    let env = TestEnv::new();
+    let py = python3();
+    let base = env.copy_prefix(&py, "private/py");
+    let venv = env.path("projects/app/.venv");
+    make_venv(&base.exe, &venv, &[]);
+    let nobody = User::from_name("nobody").unwrap().expect("user nobody");
+    for dir in [env.root(), &env.path("projects"), &env.path("projects/app")] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Root's own prefix, closed to everyone else.
+    fs::set_permissions(env.path("private"), fs::Permissions::from_mode(0o700)).unwrap();
+    let own = env.path("nobody");
+    for dir in [own.join("cache"), own.join("state")] {
+        fs::create_dir_all(&dir).unwrap();
+        chown(&dir, Some(nobody.uid), Some(nobody.gid)).unwrap();
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_venvfix"))
+        .args(["check", "--json"])
+        .arg(&venv)
+        .current_dir(env.root())
+        .env("VENVFIX_PYTHON_SEARCH_PATH", "")
+        .env("VENVFIX_CACHE_DIR", own.join("cache"))
+        .env("VENVFIX_STATE_DIR", own.join("state"))
+        .env("HOME", &own)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run setpriv");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "a warning only: {stderr}");
+    let report = json(&out);
+    let problem = &report["venvs"][0]["problems"][0];
+    assert_eq!(problem["kind"], "unknown-interpreter", "{report:#}");
+    assert!(
+        problem["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be read by this user"),
+        "{report:#}"
+    );
+}

@@ -16,7 +16,7 @@ impl ScanSpinner {
         let bar = if printer.progress_allowed() {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{spinner} searching for venvs: {msg}")
+                ProgressStyle::with_template("{spinner} searching for venvs: {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.enable_steady_tick(std::time::Duration::from_millis(120));

@@ -78,6 +78,8 @@ impl VenvState {
             })
             .take(40)
             .collect();
+        // `.venv` would make a hidden state dir; `venv-<hash>` lists like the others.
+        let name = name.trim_start_matches('.');
         let dir = state_dir.join("venvs").join(format!("{name}-{hash:016x}"));
         Ok(VenvState { venv, dir })
     }
