@@ -1,5 +1,5 @@
 //! Run the scanner over paths and print what it found: the benchmark's driver
-//! (`scripts/bench-scan.sh`) and a manual check.
+//! (`scripts/bench-check.sh`) and a manual check.
 //!
 //! ```text
 //! cargo run --release --example scan -- [--threads N] [--follow] [--list] PATH...

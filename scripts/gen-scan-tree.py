@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate a synthetic projects tree for scripts/bench-scan.sh.
+"""Generate a synthetic projects tree for scripts/bench-check.sh.
 
 usage: gen-scan-tree.py DEST [--projects N] [--shebangs]
 
