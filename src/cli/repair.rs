@@ -268,8 +268,8 @@ fn ensure_python(python: &PythonRequest, inventory: &mut Inventory, printer: &Pr
         ),
         PythonRequest::Version(version) => (
             format!("no installed Python {version} was found"),
-            "`venvfix pythons` lists what is installed; add a dir with \
-             VENVFIX_PYTHON_SEARCH_PATH",
+            "`venvfix pythons` lists the Pythons venvfix found; name another by its path with \
+             `--python PATH`",
         ),
     };
     printer.error(&what, Some(hint));
