@@ -397,10 +397,7 @@ pub fn build(
     original: &Path,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(), BuildError> {
-    let python_version = spec
-        .version
-        .map(|v| v.to_string())
-        .unwrap_or_else(|| "the new Python".into());
+    let python_version = new_python_shown(spec);
     // Pins whose Requires-Python excludes the new Python fail with pip, and uv may install them
     // anyway into a venv where they cannot work: the same answer either way, before any work.
     if !spec.unavailable.is_empty() {
@@ -467,22 +464,7 @@ pub fn build(
                 install.args(["pip", "install", "--python"]);
                 install.arg(&new_python);
                 index_args(&mut install, spec, true);
-                install.arg("-r").arg(&requirements);
-                progress(&format!(
-                    "installing {} requirements with uv",
-                    spec.requirements.len()
-                ));
-                run_step(&mut install, progress, |_, _, tail| {
-                    let failed = failed_requirement(&tail);
-                    BuildError::Install {
-                        tool: "uv".into(),
-                        pinned: failed.as_deref().is_some_and(|f| is_pinned(spec, f)),
-                        failed,
-                        python: python_version.clone(),
-                        offline: spec.offline,
-                        tail,
-                    }
-                })?;
+                install_requirements(&mut install, "uv", spec, &requirements, progress)?;
             }
             let mut check = installer_command(uv);
             check.args(["pip", "check", "--python"]).arg(&new_python);
@@ -523,22 +505,7 @@ pub fn build(
                 let mut install = installer_command(&new_python);
                 install.args(["-I", "-m", "pip", "install"]);
                 index_args(&mut install, spec, false);
-                install.arg("-r").arg(&requirements);
-                progress(&format!(
-                    "installing {} requirements with pip",
-                    spec.requirements.len()
-                ));
-                run_step(&mut install, progress, |_, _, tail| {
-                    let failed = failed_requirement(&tail);
-                    BuildError::Install {
-                        tool: "pip".into(),
-                        pinned: failed.as_deref().is_some_and(|f| is_pinned(spec, f)),
-                        failed,
-                        python: python_version.clone(),
-                        offline: spec.offline,
-                        tail,
-                    }
-                })?;
+                install_requirements(&mut install, "pip", spec, &requirements, progress)?;
             }
             if with_pip {
                 let mut check = installer_command(&new_python);
@@ -572,6 +539,39 @@ pub fn build(
 }
 
 /// `--find-links` for each dir, and `--offline` (uv) or `--no-index` (pip).
+/// The new Python's version for messages (`3.12.1`).
+fn new_python_shown(spec: &RecreateSpec) -> String {
+    spec.version
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "the new Python".into())
+}
+
+/// Run `install -r requirements` (uv's or pip's), naming the requirement that failed.
+fn install_requirements(
+    install: &mut Command,
+    tool: &str,
+    spec: &RecreateSpec,
+    requirements: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(), BuildError> {
+    install.arg("-r").arg(requirements);
+    progress(&format!(
+        "installing {} requirements with {tool}",
+        spec.requirements.len()
+    ));
+    run_step(install, progress, |_, _, tail| {
+        let failed = failed_requirement(&tail);
+        BuildError::Install {
+            tool: tool.into(),
+            pinned: failed.as_deref().is_some_and(|f| is_pinned(spec, f)),
+            failed,
+            python: new_python_shown(spec),
+            offline: spec.offline,
+            tail,
+        }
+    })
+}
+
 fn index_args(command: &mut Command, spec: &RecreateSpec, uv: bool) {
     for dir in &spec.find_links {
         command.arg("--find-links").arg(dir);
