@@ -59,6 +59,20 @@ fn broken_venv(env: &TestEnv, py: &Python) -> Broken {
     }
 }
 
+/// Install metadata of `oldpkg 1.0`, whose `Requires-Python: <3.0` excludes every Python 3.
+fn add_python2_only_pin(venv: &Path, py: &Python) {
+    let old = venv.join(format!(
+        "lib/python{}/site-packages/oldpkg-1.0.dist-info",
+        py.minor
+    ));
+    fs::create_dir(&old).unwrap();
+    fs::write(
+        old.join("METADATA"),
+        "Name: oldpkg\nVersion: 1.0\nRequires-Python: <3.0\n",
+    )
+    .unwrap();
+}
+
 fn freeze(env: &TestEnv, venv: &Path) -> String {
     let out = env.venvfix().arg("freeze").arg(venv).output().unwrap();
     assert!(
@@ -244,14 +258,7 @@ fn dry_run_and_json_show_the_recreate() {
     let py = python3();
     env.add_python(&py);
     let b = broken_venv(&env, &py);
-    let site = b.venv.join(format!("lib/python{}/site-packages", py.minor));
-    let old = site.join("oldpkg-1.0.dist-info");
-    fs::create_dir(&old).unwrap();
-    fs::write(
-        old.join("METADATA"),
-        "Name: oldpkg\nVersion: 1.0\nRequires-Python: <3.0\n",
-    )
-    .unwrap();
+    add_python2_only_pin(&b.venv, &py);
     let before = snapshot(&b.venv);
     let out = repair(&env, &b.venv, true)
         .args(["--dry-run", "--strategy", "recreate"])
@@ -435,14 +442,7 @@ fn an_unavailable_pin_fails_the_recreate_the_same_way_with_uv() {
     let py = python3();
     env.add_python(&py);
     let b = broken_venv(&env, &py);
-    let site = b.venv.join(format!("lib/python{}/site-packages", py.minor));
-    let old = site.join("oldpkg-1.0.dist-info");
-    fs::create_dir(&old).unwrap();
-    fs::write(
-        old.join("METADATA"),
-        "Name: oldpkg\nVersion: 1.0\nRequires-Python: <3.0\n",
-    )
-    .unwrap();
+    add_python2_only_pin(&b.venv, &py);
     let before = snapshot(&b.venv);
     let out = repair(&env, &b.venv, true)
         .args(["--yes", "--strategy", "recreate"])
