@@ -428,8 +428,8 @@ fn packages_of_another_minor_are_minor_mismatch() {
 /// repointed to 3.9 (what an OS upgrade does to `/usr/bin/python3`).
 #[test]
 #[cfg_attr(
-    not(feature = "multi-python"),
-    ignore = "needs pyenv 3.8 and 3.9: cargo test --features multi-python"
+    not(all(pyenv_3_8, pyenv_3_9)),
+    ignore = "needs pyenv 3.8 and 3.9 (~/.pyenv/versions/3.8.*, 3.9.*)"
 )]
 fn python3_repointed_to_another_minor_is_minor_mismatch() {
     let env = TestEnv::new();

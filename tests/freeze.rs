@@ -270,8 +270,8 @@ fn errors_name_the_path() {
 
 #[test]
 #[cfg_attr(
-    not(feature = "multi-python"),
-    ignore = "needs pyenv 3.8 and 3.9: cargo test --features multi-python"
+    not(all(pyenv_3_8, pyenv_3_9)),
+    ignore = "needs pyenv 3.8 and 3.9 (~/.pyenv/versions/3.8.*, 3.9.*)"
 )]
 fn a_38_venv_keeps_its_cp38_marker_and_orphaned_39_dir_is_read() {
     let env = TestEnv::new();

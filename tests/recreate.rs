@@ -195,8 +195,8 @@ fn recreate_without_uv_uses_venv_and_pip() {
 
 #[test]
 #[cfg_attr(
-    not(feature = "multi-python"),
-    ignore = "needs pyenv 3.8/3.9/3.12: cargo test --features multi-python"
+    not(all(pyenv_3_8, pyenv_3_9, pyenv_3_12)),
+    ignore = "needs pyenv 3.8, 3.9 and 3.12 (~/.pyenv/versions)"
 )]
 fn recreate_moves_a_312_venv_to_another_minor() {
     let env = TestEnv::new();

@@ -364,8 +364,8 @@ fn virtualenv_and_uv_venvs_keep_their_own_config_keys() {
 /// to 3.9 and removed the old 3.8; the user has another 3.8 at `~/python-3.8.18`.
 #[test]
 #[cfg_attr(
-    not(feature = "multi-python"),
-    ignore = "needs pyenv 3.8 and 3.9: cargo test --features multi-python"
+    not(all(pyenv_3_8, pyenv_3_9)),
+    ignore = "needs pyenv 3.8 and 3.9 (~/.pyenv/versions/3.8.*, 3.9.*)"
 )]
 fn python3_repointed_to_a_new_minor_is_relinked_to_another_3_8() {
     let env = TestEnv::new();

@@ -87,8 +87,8 @@ impl Drop for Holder {
 
 #[test]
 #[cfg_attr(
-    not(feature = "system-python"),
-    ignore = "needs Debian's /usr/bin/python3.11 with ensurepip: cargo test --features system-python"
+    not(system_python),
+    ignore = "needs Debian\'s /usr/bin/python3.11 with ensurepip (apt-get install python3-venv)"
 )]
 fn a_debian_pip_seeded_venv_is_relinked_and_verifies() {
     // Debian's python3.11 seeds setuptools 66.1.1, whose `top_level.txt` lists `debian`.
