@@ -33,7 +33,12 @@ fn has_pyenv_minor(versions: &std::path::Path, minor: &str) -> bool {
             .strip_prefix(minor)
             .and_then(|rest| rest.strip_prefix('.'))
             .is_some_and(|patch| patch.parse::<u64>().is_ok());
-        is_patch && entry.path().join("bin").join(format!("python{minor}")).is_file()
+        is_patch
+            && entry
+                .path()
+                .join("bin")
+                .join(format!("python{minor}"))
+                .is_file()
     })
 }
 
