@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::safe_read::{self, Follow};
+
 /// Distributions the venv creators seed; left out of [`freeze`] unless asked for.
 pub const SEED_PACKAGES: &[&str] = &["pip", "setuptools", "wheel", "distribute"];
 
@@ -450,22 +452,26 @@ fn read_site_packages(site: &Path, installed: &mut Installed) -> Result<(), Dist
 
 /// Read an optional file of a metadata dir: `Ok(None)` when absent.
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, DistWarning> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(DistWarning {
-            path: path.to_path_buf(),
-            message: format!("could not read: {e}"),
-        }),
-    }
+    read_optional_bounded(path, safe_read::limit::SMALL)
+}
+
+/// [`read_optional`] with the bound for this kind of file.
+fn read_optional_bounded(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, DistWarning> {
+    safe_read::read_optional(path, limit, Follow::Links).map_err(|e| DistWarning {
+        path: path.to_path_buf(),
+        message: format!("could not read: {}", e.reason()),
+    })
 }
 
 fn read_dist_info(site: &Path, dir: &Path) -> Result<Distribution, DistWarning> {
     let metadata_path = dir.join("METADATA");
-    let bytes = read_optional(&metadata_path)?.ok_or_else(|| DistWarning {
-        path: dir.to_path_buf(),
-        message: "no METADATA file: not a valid installed distribution, skipped".into(),
-    })?;
+    let bytes =
+        read_optional_bounded(&metadata_path, safe_read::limit::METADATA)?.ok_or_else(|| {
+            DistWarning {
+                path: dir.to_path_buf(),
+                message: "no METADATA file: not a valid installed distribution, skipped".into(),
+            }
+        })?;
     let headers = Headers::parse(&bytes).map_err(|message| DistWarning {
         path: metadata_path.clone(),
         message,
@@ -477,18 +483,19 @@ fn read_dist_info(site: &Path, dir: &Path) -> Result<Distribution, DistWarning> 
         .filter(|s| !s.is_empty());
     let requested = dir.join("REQUESTED").exists();
 
-    let direct_url = match read_optional(&dir.join("direct_url.json"))? {
-        Some(bytes) => Some(DirectUrl::parse(&bytes).map_err(|message| DistWarning {
-            path: dir.join("direct_url.json"),
-            message,
-        })?),
-        None => None,
-    };
+    let direct_url =
+        match read_optional_bounded(&dir.join("direct_url.json"), safe_read::limit::METADATA)? {
+            Some(bytes) => Some(DirectUrl::parse(&bytes).map_err(|message| DistWarning {
+                path: dir.join("direct_url.json"),
+                message,
+            })?),
+            None => None,
+        };
 
     let wheel_tags = read_optional(&dir.join("WHEEL"))?
         .map(|b| wheel_tags(&String::from_utf8_lossy(&b)))
         .unwrap_or_default();
-    let record = read_optional(&dir.join("RECORD"))?
+    let record = read_optional_bounded(&dir.join("RECORD"), safe_read::limit::RECORD)?
         .map(|b| Record::parse(&String::from_utf8_lossy(&b)))
         .unwrap_or_default();
     let compiled = compiled_tag(&wheel_tags)
@@ -526,9 +533,11 @@ fn egg_info_headers(path: &Path) -> Result<Headers, DistWarning> {
     } else {
         path.to_path_buf()
     };
-    let bytes = fs::read(&file).map_err(|e| DistWarning {
-        path: file.clone(),
-        message: format!("could not read: {e}"),
+    let bytes = safe_read::read(&file, safe_read::limit::METADATA, Follow::Links).map_err(|e| {
+        DistWarning {
+            path: file.clone(),
+            message: format!("could not read: {}", e.reason()),
+        }
     })?;
     Headers::parse(&bytes).map_err(|message| DistWarning {
         path: file,
@@ -569,9 +578,11 @@ fn read_egg_info(site: &Path, path: &Path) -> Result<Distribution, DistWarning> 
 /// A legacy editable: `<name>.egg-link` holds the egg path (where the `.egg-info` is) on its
 /// first line and the path back to the project root, relative to it, on the second.
 fn read_egg_link(site: &Path, link: &Path) -> Result<Distribution, DistWarning> {
-    let text = fs::read_to_string(link).map_err(|e| DistWarning {
-        path: link.to_path_buf(),
-        message: format!("could not read: {e}"),
+    let text = safe_read::read_text(link, safe_read::limit::SMALL, Follow::Links).map_err(|e| {
+        DistWarning {
+            path: link.to_path_buf(),
+            message: format!("could not read: {}", e.reason()),
+        }
     })?;
     let mut lines = text.lines().map(str::trim);
     let egg_path = match lines.next() {

@@ -25,6 +25,7 @@
 //! | [`plan`] | a repair as data: strategy, target, ordered actions with before/after |
 //! | [`recreate`] | rebuild a venv in place on another Python with the same distributions |
 //! | [`execute`] | apply a plan safely: lock, backup, journal, atomic changes, verify, rollback, undo |
+//! | [`safe_read`] | read a venv's small files without trusting them: regular files only, never blocking, bounded |
 //! | [`scan`] | turn user paths into venv directories (recursive, pruned, never into a venv) |
 //! | [`exit_code`] | the 0 / 1 / 2 contract |
 //!
@@ -48,6 +49,7 @@ pub mod links;
 pub mod plan;
 pub mod recreate;
 pub mod report;
+pub mod safe_read;
 pub mod scan;
 pub mod venv;
 pub mod version;

@@ -7,12 +7,12 @@
 //! link loops, unreadable dirs, non-UTF-8 names) becomes data in the model, never a panic.
 
 use std::ffi::OsStr;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::{ConfigError, PyvenvCfg};
 use crate::links::{self, Chain};
+use crate::safe_read::{self, Follow};
 use crate::version::PythonVersion;
 
 /// Which tool made the venv, judged from its `pyvenv.cfg` keys and files.
@@ -299,14 +299,14 @@ fn display_root(root: &Path) -> PathBuf {
 }
 
 fn read_config(path: &Path) -> ConfigState {
-    match std::fs::read(path) {
+    match safe_read::read(path, safe_read::limit::SMALL, Follow::Links) {
         Ok(bytes) => match PyvenvCfg::parse(&bytes) {
             Ok(cfg) if cfg.home().is_none() => ConfigState::Invalid(ConfigError::NoHome),
             Ok(cfg) => ConfigState::Parsed(cfg),
             Err(e) => ConfigState::Invalid(e),
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ConfigState::Missing,
-        Err(e) => ConfigState::Unreadable(e.to_string()),
+        Err(e) if e.is_not_found() => ConfigState::Missing,
+        Err(e) => ConfigState::Unreadable(e.reason()),
     }
 }
 
@@ -389,7 +389,11 @@ fn read_lib(lib: &Path) -> (Vec<LibDir>, Vec<DanglingLink>, Option<PathBuf>) {
         let path = entry.path();
         dangling.extend(dangling_links_in(&path));
         if orig_prefix.is_none()
-            && let Ok(text) = std::fs::read_to_string(path.join("orig-prefix.txt"))
+            && let Ok(text) = safe_read::read_text(
+                &path.join("orig-prefix.txt"),
+                safe_read::limit::SMALL,
+                Follow::Links,
+            )
         {
             orig_prefix = Some(PathBuf::from(text.trim()));
         }
@@ -492,10 +496,8 @@ fn detect_move(root: &Path) -> Option<PathBuf> {
 }
 
 fn read_shebang(path: &Path) -> Option<PathBuf> {
-    let mut buf = [0u8; 512];
-    let mut file = std::fs::File::open(path).ok()?;
-    let n = file.read(&mut buf).ok()?;
-    let head = buf[..n].strip_prefix(b"#!")?;
+    let buf = safe_read::read_head(path, 512, Follow::Links).ok()?;
+    let head = buf.strip_prefix(b"#!")?;
     let line = head.split(|b| *b == b'\n').next()?;
     let interpreter = line
         .trim_ascii()

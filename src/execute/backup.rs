@@ -377,9 +377,19 @@ fn save_entry(source: &Path, dest: &Path) -> Result<EntryKind, ExecError> {
 fn open_nofollow(path: &Path) -> Result<File, ExecError> {
     OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
+        // O_NONBLOCK: a FIFO swapped in after the caller's `lstat` must not hang the backup.
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| ExecError::io(path, "open (without following links)", e))
+        .and_then(|file| match file.metadata() {
+            Ok(meta) if meta.is_file() => Ok(file),
+            Ok(_) => Err(ExecError::Refused {
+                path: path.to_path_buf(),
+                op: "read".into(),
+                why: "it is not a regular file".into(),
+            }),
+            Err(e) => Err(ExecError::io(path, "inspect", e)),
+        })
 }
 
 /// Copy all bytes, returning the size and the `fnv1a64:` hash of the content.

@@ -29,6 +29,7 @@ use serde::Serialize;
 use crate::config::PyvenvCfg;
 use crate::inventory::Inventory;
 use crate::plan::{Action, Plan, RecreateSpec};
+use crate::safe_read::{self, Follow};
 
 pub use backup::{AfterRepair, Backup, EntryKind, Restored};
 pub use journal::{Journal, JournalState, LastRepair};
@@ -643,7 +644,8 @@ fn new_config(venv: &Path, plan: &Plan) -> Result<Option<(String, u32)>, ExecErr
             why: "it is not a regular file (venvfix does not write through links)".into(),
         });
     }
-    let bytes = fs::read(&path).map_err(|e| ExecError::io(&path, "read", e))?;
+    let bytes = safe_read::read(&path, safe_read::limit::SMALL, Follow::Never)
+        .map_err(|e| ExecError::io(&path, "read", e.into_io()))?;
     let mut cfg = PyvenvCfg::parse(&bytes)
         .map_err(|e| stale(format!("`pyvenv.cfg` no longer parses: {e}")))?;
     for (key, from, _) in &changes {

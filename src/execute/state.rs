@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::ExecError;
+use crate::safe_read::{self, Follow};
 
 /// FNV-1a, 64 bits: stable across Rust releases and platforms, unlike `DefaultHasher`.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -249,10 +250,10 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Exe
 
 /// Read and parse a JSON file; `None` if it does not exist.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, ExecError> {
-    let bytes = match fs::read(path) {
+    let bytes = match safe_read::read(path, safe_read::limit::STATE, Follow::Never) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ExecError::io(path, "read", e)),
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(ExecError::io(path, "read", e.into_io())),
     };
     serde_json::from_slice(&bytes)
         .map(Some)

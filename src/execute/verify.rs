@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::Inventory;
+use crate::safe_read::{self, Follow};
 use crate::version::PythonVersion;
 
 /// The outcome of running the repaired interpreter.
@@ -383,9 +384,10 @@ fn top_level(site_packages: &Path) -> TopLevel {
         }
         any_metadata = true;
         let meta = site_packages.join(entry);
-        if let Ok(text) = fs::read_to_string(meta.join("top_level.txt")) {
+        let read = |name: &str, limit| safe_read::read_text(&meta.join(name), limit, Follow::Links);
+        if let Ok(text) = read("top_level.txt", safe_read::limit::SMALL) {
             names.extend(text.lines().map(|l| l.trim().to_string()));
-        } else if let Ok(text) = fs::read_to_string(meta.join("RECORD")) {
+        } else if let Ok(text) = read("RECORD", safe_read::limit::RECORD) {
             for line in text.lines() {
                 let path = match line.strip_prefix('"') {
                     Some(rest) => rest.split('"').next().unwrap_or(""),

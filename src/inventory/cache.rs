@@ -99,7 +99,11 @@ impl Cache {
     /// (and marked dirty when a file was there, so it is rewritten).
     pub fn load(dir: &Path) -> Cache {
         let path = dir.join(FILE_NAME);
-        let Ok(bytes) = fs::read(&path) else {
+        let Ok(bytes) = crate::safe_read::read(
+            &path,
+            crate::safe_read::limit::STATE,
+            crate::safe_read::Follow::Never,
+        ) else {
             return Cache::default();
         };
         match serde_json::from_slice::<CacheFile>(&bytes) {

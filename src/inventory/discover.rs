@@ -14,11 +14,11 @@
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::Source;
+use crate::safe_read::{self, Follow};
 
 /// Where the well-known installation roots are, read from the environment once.
 ///
@@ -340,10 +340,8 @@ fn examine(seen: PathBuf, source: Source) -> Option<Sighting> {
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         return None;
     }
-    let mut head = [0u8; 4];
-    let mut file = fs::File::open(&canonical).ok()?;
-    file.read_exact(&mut head).ok()?;
-    if !is_native_binary(&head) {
+    let head = safe_read::read_head(&canonical, 4, Follow::Links).ok()?;
+    if head.len() < 4 || !is_native_binary(&head) {
         return None;
     }
     Some(Sighting {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::safe_read::{self, Follow};
 use crate::version::PythonVersion;
 
 /// A version read from an installation's files.
@@ -57,13 +58,16 @@ pub fn from_prefix(prefix: &Path, hint: Option<PythonVersion>) -> Option<StaticV
     let lib_dirs = version_dirs(&prefix.join("lib"), hint);
     for (_, dir) in &lib_dirs {
         let file = dir.join("build-details.json");
-        if let Some(version) = fs::read(&file).ok().and_then(|b| from_build_details(&b)) {
+        if let Some(version) = safe_read::read(&file, safe_read::limit::SMALL, Follow::Links)
+            .ok()
+            .and_then(|b| from_build_details(&b))
+        {
             return Some(found(version, file));
         }
     }
     for (_, dir) in version_dirs(&prefix.join("include"), hint) {
         let file = dir.join("patchlevel.h");
-        if let Some(version) = fs::read_to_string(&file)
+        if let Some(version) = safe_read::read_text(&file, safe_read::limit::SMALL, Follow::Links)
             .ok()
             .and_then(|t| PythonVersion::from_patchlevel_h(&t))
         {
