@@ -18,6 +18,9 @@ use crate::venv::Venv;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unchecked {
     pub path: PathBuf,
+    /// A stable id for scripts (JSON `code`): `not-found`, `not-a-venv`, `unreadable`,
+    /// `invalid-venv`.
+    pub code: &'static str,
     pub message: String,
 }
 
@@ -25,6 +28,11 @@ impl From<&ScanError> for Unchecked {
     fn from(e: &ScanError) -> Self {
         Unchecked {
             path: e.path().to_path_buf(),
+            code: match e {
+                ScanError::NotFound { .. } => "not-found",
+                ScanError::NotADirectory { .. } => "not-a-venv",
+                ScanError::Io { .. } => "unreadable",
+            },
             message: e.to_string(),
         }
     }
@@ -81,6 +89,7 @@ pub fn check_venvs(
         .map(|path| {
             let venv = Venv::inspect(path).map_err(|e| Unchecked {
                 path: path.clone(),
+                code: "invalid-venv",
                 message: e.to_string(),
             })?;
             let mut diagnosis = diagnose(venv, &inventory);
@@ -109,7 +118,7 @@ pub fn add_interrupted(diagnosis: &mut Diagnosis, venv: &Path, state: &ExecOptio
             (
                 ProblemKind::InterruptedRepair,
                 Severity::Error,
-                Some(format!("run `venvfix undo {}`", venv.display())),
+                Some(format!("run `venvfix undo {}`", crate::shell::quote(venv))),
             )
         };
         diagnosis.problems.insert(

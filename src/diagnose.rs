@@ -230,7 +230,10 @@ impl Detector<'_> {
     }
 
     fn repair_hint(&self) -> Option<String> {
-        Some(format!("run `venvfix repair {}`", self.venv.root.display()))
+        Some(format!(
+            "run `venvfix repair {}`",
+            crate::shell::quote(&self.venv.root)
+        ))
     }
 
     fn rel(&self, path: &Path) -> String {
@@ -759,7 +762,7 @@ impl Detector<'_> {
                 message,
                 Some(format!(
                     "reinstall what you need with `venvfix freeze {}`, then remove `{}`",
-                    venv.root.display(),
+                    crate::shell::quote(&venv.root),
                     dir.path.display()
                 )),
             );
@@ -852,7 +855,7 @@ impl Detector<'_> {
                 message,
                 Some(format!(
                     "recreate it in place with `venvfix repair --strategy recreate {}`",
-                    self.venv.root.display()
+                    crate::shell::quote(&self.venv.root)
                 )),
             );
         }

@@ -27,6 +27,8 @@
 //! | [`execute`] | apply a plan safely: lock, backup, journal, atomic changes, verify, rollback, undo |
 //! | [`safe_read`] | read a venv's small files without trusting them: regular files only, never blocking, bounded |
 //! | [`scan`] | turn user paths into venv directories (recursive, pruned, never into a venv) |
+//! | [`settings`] | the user's config file (`config.toml`): defaults for flags |
+//! | [`shell`] | text for people and shells: control characters escaped, paths quoted |
 //! | [`exit_code`] | the 0 / 1 / 2 contract |
 //!
 //! The library never prints, prompts or exits: the `venvfix` binary (`src/main.rs`,
@@ -51,6 +53,8 @@ pub mod recreate;
 pub mod report;
 pub mod safe_read;
 pub mod scan;
+pub mod settings;
+pub mod shell;
 pub mod venv;
 pub mod version;
 

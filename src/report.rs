@@ -10,6 +10,44 @@ use crate::diagnose::{Diagnosis, Problem};
 use crate::plan::{Action, Plan, Target};
 use crate::venv::EntryKind;
 
+/// The version of the JSON documents' shape: every document starts with `"schema": 1`. Fields
+/// may be added within a schema; renaming or removing one means a new schema number.
+pub const SCHEMA: u32 = 1;
+
+/// Any report as a JSON document: `schema`, then the report's own fields (it must serialize as
+/// a map). Every command's `--json` goes through this, so no document lacks its `schema`.
+#[derive(Debug, Serialize)]
+pub struct Document<'a, T: Serialize> {
+    pub schema: u32,
+    #[serde(flatten)]
+    pub body: &'a T,
+}
+
+impl<'a, T: Serialize> Document<'a, T> {
+    pub fn new(body: &'a T) -> Self {
+        Document {
+            schema: SCHEMA,
+            body,
+        }
+    }
+}
+
+/// An error in a JSON document: a stable `code` for scripts, the message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorDetail {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ErrorDetail {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        ErrorDetail {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
 /// `check --json`.
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
@@ -26,9 +64,12 @@ pub struct Summary {
     pub broken: usize,
 }
 
+/// A path that could not be searched or inspected (`errors` of `check --json`).
 #[derive(Debug, Serialize)]
 pub struct ErrorReport {
     pub path: String,
+    /// `not-found`, `not-a-venv`, `unreadable`, `invalid-venv`.
+    pub code: &'static str,
     pub message: String,
 }
 
@@ -36,6 +77,7 @@ impl From<&Unchecked> for ErrorReport {
     fn from(e: &Unchecked) -> Self {
         ErrorReport {
             path: shown(&e.path),
+            code: e.code,
             message: e.message.clone(),
         }
     }
@@ -124,10 +166,37 @@ pub fn shown(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// `repair --json`: one entry per venv.
+/// `repair --json`: one entry per venv, and how many ended each way.
 #[derive(Debug, Serialize)]
 pub struct RepairReport {
     pub venvs: Vec<RepairEntry>,
+    pub summary: RepairSummary,
+}
+
+/// The `summary` of `repair --json`: entries counted by `outcome`.
+#[derive(Debug, Default, Serialize)]
+pub struct RepairSummary {
+    pub planned: usize,
+    pub repaired: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+impl RepairReport {
+    pub fn new(venvs: Vec<RepairEntry>) -> Self {
+        let mut summary = RepairSummary::default();
+        for entry in &venvs {
+            match entry.outcome {
+                "planned" => summary.planned += 1,
+                "repaired" => summary.repaired += 1,
+                "unchanged" => summary.unchanged += 1,
+                "skipped" => summary.skipped += 1,
+                _ => summary.failed += 1,
+            }
+        }
+        RepairReport { venvs, summary }
+    }
 }
 
 /// A planned, applied, skipped or failed repair of one venv.
@@ -140,7 +209,8 @@ pub struct RepairEntry {
     /// `planned`, `repaired`, `unchanged`, `skipped` or `failed`.
     pub outcome: &'static str,
     pub backup: Option<String>,
-    pub error: Option<String>,
+    /// Why the repair failed: `{"code", "message"}`; `null` otherwise.
+    pub error: Option<ErrorDetail>,
     /// Why this strategy and target.
     pub reason: String,
     /// The problem kinds found before the repair.
@@ -309,7 +379,7 @@ impl RepairEntry {
     }
 
     /// An entry for a venv that could not even be planned.
-    pub fn failed(path: &Path, error: String) -> Self {
+    pub fn failed(path: &Path, error: ErrorDetail) -> Self {
         RepairEntry {
             path: shown(path),
             strategy: "none",

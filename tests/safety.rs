@@ -177,7 +177,8 @@ fn check_and_repair_leave_a_venv_alone_while_another_venvfix_changes_it() {
     assert_eq!(entry["outcome"], "failed", "{report:#}");
     // Not planned: nothing was diagnosed or decided for a venv someone else is changing.
     assert_eq!(entry["actions"], Value::Array(Vec::new()), "{report:#}");
-    let error = entry["error"].as_str().unwrap_or_default();
+    assert_eq!(entry["error"]["code"], "locked", "{report:#}");
+    let error = entry["error"]["message"].as_str().unwrap_or_default();
     assert!(error.contains("is changing this venv"), "{error}");
     // The CLI names the venv once per line; the message does not repeat it.
     let stderr = text(&out.stderr);

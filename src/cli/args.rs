@@ -3,23 +3,39 @@
 //! Parsing lives here and nowhere else; each command module turns these into library calls.
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `0.1.0 (0f7545e1c 2026-12-02)`: the version, and the commit it was built from when the build
+/// had git (build.rs), like uv's `--version`.
+pub static VERSION: LazyLock<String> = LazyLock::new(|| {
+    let commit = env!("VENVFIX_COMMIT");
+    let date = env!("VENVFIX_COMMIT_DATE");
+    let version = env!("CARGO_PKG_VERSION");
+    match (commit.is_empty(), date.is_empty()) {
+        (true, _) => version.to_string(),
+        (false, true) => format!("{version} ({commit})"),
+        (false, false) => format!("{version} ({commit} {date})"),
+    }
+});
 
 /// Find Python virtual environments broken by an upgrade or an uninstall, and repair them.
 ///
 /// venvfix inspects venvs without running them, names each problem, shows the fix before
 /// touching anything, applies it with a backup, and can undo it.
 #[derive(Debug, Parser)]
-#[command(name = "venvfix", version, propagate_version = true)]
+#[command(name = "venvfix", version = VERSION.as_str(), propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 nothing broken / everything asked for was done; \
+    after_help = "Start with `venvfix check ~ --known`: every venv under your home directory and \
+in the places tools keep theirs.\n\n\
+Exit codes: 0 nothing broken / everything asked for was done; \
 1 broken venvs remain or some repairs were not done; 2 usage error, I/O error or refusal."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options")]
     pub global: GlobalArgs,
 }
 
@@ -29,12 +45,16 @@ pub struct GlobalArgs {
     /// When to colour output (also honours NO_COLOR).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Print only errors and the data asked for (no progress, no summary hints).
+    /// Print only what a script acts on (broken venvs, one path a line); errors still go to
+    /// stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// Say more about what is being done.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Ignore the config file ($XDG_CONFIG_HOME/venvfix/config.toml).
+    #[arg(long, global = true)]
+    pub no_config: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,6 +76,21 @@ pub enum Command {
     Pythons(PythonsArgs),
     /// Print a venv's requirements, rebuilt from its dist-info without running it.
     Freeze(FreezeArgs),
+    /// Print a completion script for SHELL on stdout.
+    #[command(after_help = "Load it for the current shell, or install it:\n  \
+bash: source <(venvfix completions bash)   (or save it in ~/.local/share/bash-completion/completions/venvfix)\n  \
+zsh: venvfix completions zsh > ~/.zfunc/_venvfix   (with ~/.zfunc in $fpath)\n  \
+fish: venvfix completions fish > ~/.config/fish/completions/venvfix.fish")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout: `venvfix man | man -l -`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -120,17 +155,18 @@ pub struct RepairArgs {
     /// Print plans and outcomes as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Which kind of repair to plan.
-    #[arg(long, value_enum, default_value_t = StrategyChoice::Auto)]
-    pub strategy: StrategyChoice,
-    /// Use this Python: a path, or a version (X.Y or X.Y.Z) of an installed one.
-    #[arg(long, value_name = "PATH|X.Y|X.Y.Z")]
+    /// Which kind of repair to plan [default: the config file's `strategy`, else auto].
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyChoice>,
+    /// Use this Python: a path, a command on PATH (`python3.12`), or a version of an installed
+    /// one (`3`, `3.12`, `3.12.1`).
+    #[arg(long, value_name = "PYTHON")]
     pub python: Option<String>,
-    /// Also look for wheels in DIR when recreating.
-    #[arg(long, value_name = "DIR")]
+    /// Also look for wheels in DIR when recreating (repeatable).
+    #[arg(long, value_name = "DIR", help_heading = "Recreate options")]
     pub find_links: Vec<PathBuf>,
     /// Do not use the network when recreating.
-    #[arg(long)]
+    #[arg(long, help_heading = "Recreate options")]
     pub offline: bool,
 }
 

@@ -9,17 +9,18 @@ use venvfix::execute::ExecOptions;
 use venvfix::inventory::{Inventory, InventoryOptions};
 use venvfix::report::{CheckReport, ErrorReport};
 use venvfix::scan::{ScanOptions, known_homes, venv_marker};
+use venvfix::settings::Settings;
 
 use super::args::CheckArgs;
 use super::printer::{Printer, Style};
 use super::progress::ScanSpinner;
 
-pub fn run(args: &CheckArgs, printer: &Printer) -> ExitCode {
+pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode {
     let Paths {
         search: paths,
         errors: path_errors,
         mut code,
-    } = resolve_paths(&args.paths, args.known, printer);
+    } = resolve_paths(&args.paths, args.known, settings, printer);
     let options = ScanOptions {
         follow_links: args.follow_links,
         ..ScanOptions::default()
@@ -105,11 +106,17 @@ pub struct Paths {
     pub code: ExitCode,
 }
 
-/// The paths to search: the user's, plus the well-known homes with `--known`; `.` when neither.
+/// The paths to search: the user's, plus the well-known homes with `--known` (and the config
+/// file's `known-homes`); `.` when neither.
 /// A named path that does not exist, or a file outside any venv, is an error (exit 2) but the
 /// others are still checked; a file inside a venv (`venv/bin/python`) means that venv; a
 /// well-known home that does not exist is simply skipped.
-pub fn resolve_paths(given: &[PathBuf], known: bool, printer: &Printer) -> Paths {
+pub fn resolve_paths(
+    given: &[PathBuf],
+    known: bool,
+    settings: &Settings,
+    printer: &Printer,
+) -> Paths {
     let mut paths = Paths {
         search: Vec::new(),
         errors: Vec::new(),
@@ -118,7 +125,7 @@ pub fn resolve_paths(given: &[PathBuf], known: bool, printer: &Printer) -> Paths
     for path in given {
         let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
         let problem = if std::fs::symlink_metadata(path).is_err() {
-            Some("does not exist")
+            Some(("not-found", "does not exist"))
         } else if is_dir {
             paths.search.push(path.clone());
             None
@@ -134,23 +141,29 @@ pub fn resolve_paths(given: &[PathBuf], known: bool, printer: &Printer) -> Paths
                     paths.search.push(venv);
                     None
                 }
-                None => Some("is not a directory or a venv"),
+                None => Some(("not-a-venv", "is not a directory or a venv")),
             }
         };
-        if let Some(problem) = problem {
+        if let Some((code, problem)) = problem {
             printer.error(
                 &format!("`{}` {problem}", path.display()),
                 Some("give a venv directory or a directory to search for venvs"),
             );
             paths.errors.push(Unchecked {
                 path: path.clone(),
+                code,
                 message: problem.to_string(),
             });
             paths.code = ExitCode::Error;
         }
     }
     if known {
-        let homes = known_homes();
+        let mut homes = known_homes();
+        for home in &settings.known_homes {
+            if home.is_dir() && !homes.contains(home) {
+                homes.push(home.clone());
+            }
+        }
         if homes.is_empty() {
             printer.detail("--known: none of the well-known homes of venvs exists here");
         }

@@ -3,6 +3,12 @@
 //! Every command prints through a [`Printer`], so `--quiet`, `--color`/`NO_COLOR` and the
 //! terminal checks are decided once. Output must read well without colour: colour only
 //! emphasises words that are already there.
+//!
+//! Every line of text is escaped on its way out (DESIGN.md rule 9, like `ls -b`): a directory
+//! named with a newline or an escape sequence cannot forge a line, set the terminal's title or
+//! clear the screen, whatever the command module formatted into it. The only escape sequences
+//! that pass are the colour codes [`Printer::paint`] itself writes, and only when colour is on
+//! for that stream. JSON is not text: it carries names exactly.
 
 use std::io::{IsTerminal, Write};
 
@@ -30,7 +36,19 @@ impl Style {
             Style::Dim => "2",
         }
     }
+
+    const ALL: [Style; 6] = [
+        Style::Bold,
+        Style::Red,
+        Style::Yellow,
+        Style::Green,
+        Style::Cyan,
+        Style::Dim,
+    ];
 }
+
+/// The colour reset [`paint`] ends with.
+const RESET: &str = "\x1b[0m";
 
 /// Owns stdout and stderr for a run.
 #[derive(Debug, Clone)]
@@ -81,17 +99,29 @@ impl Printer {
         paint(self.color_err, style, text)
     }
 
-    /// A line of data on stdout.
+    /// A line of data on stdout (escaped).
     pub fn out(&self, line: &str) {
+        let line = escape_line(line, self.color_out);
         let mut stdout = std::io::stdout().lock();
         // A closed pipe (`venvfix check | head`) is not an error worth a panic.
         let _ = writeln!(stdout, "{line}");
     }
 
-    /// JSON on stdout, pretty-printed.
+    /// A line on stderr (escaped).
+    fn err_line(&self, line: &str) {
+        let line = escape_line(line, self.color_err);
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(stderr, "{line}");
+    }
+
+    /// A JSON document on stdout, pretty-printed, with `"schema": 1` first (DESIGN.md "JSON").
+    /// `value` must serialize as a map (a struct): its fields follow `schema`.
     pub fn json<T: serde::Serialize>(&self, value: &T) {
-        match serde_json::to_string_pretty(value) {
-            Ok(text) => self.out(&text),
+        match serde_json::to_string_pretty(&venvfix::report::Document::new(value)) {
+            Ok(text) => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{text}");
+            }
             Err(e) => self.error(&format!("could not render JSON: {e}"), None),
         }
     }
@@ -99,40 +129,108 @@ impl Printer {
     /// A status line on stderr (hidden by `-q`).
     pub fn status(&self, line: &str) {
         if !self.quiet {
-            eprintln!("{line}");
+            self.err_line(line);
         }
     }
 
     /// A detail line on stderr, shown with `-v`.
     pub fn detail(&self, line: &str) {
         if self.verbose > 0 && !self.quiet {
-            eprintln!("{}", self.paint_err(Style::Dim, line));
+            self.err_line(&self.paint_err(Style::Dim, line));
         }
     }
 
     /// A warning on stderr, always shown.
     pub fn warn(&self, message: &str) {
-        eprintln!("{}: {message}", self.paint_err(Style::Yellow, "warning"));
+        self.err_line(&format!(
+            "{}: {message}",
+            self.paint_err(Style::Yellow, "warning")
+        ));
     }
 
     /// An error on stderr with an optional hint, always shown.
     pub fn error(&self, message: &str, hint: Option<&str>) {
-        eprintln!("{}: {message}", self.paint_err(Style::Red, "error"));
+        self.err_line(&format!(
+            "{}: {message}",
+            self.paint_err(Style::Red, "error")
+        ));
         if let Some(hint) = hint {
             self.hint(hint);
         }
     }
 
-    /// A `hint:` line on stderr.
+    /// A `hint:` line on stderr (hidden by `-q`: hints are for people).
     pub fn hint(&self, hint: &str) {
-        eprintln!("{}: {hint}", self.paint_err(Style::Cyan, "hint"));
+        if !self.quiet {
+            self.err_line(&format!("{}: {hint}", self.paint_err(Style::Cyan, "hint")));
+        }
     }
+}
+
+/// `line` with every control character escaped (`ls -b`), except the colour codes [`paint`]
+/// writes when `color` is on for the stream.
+pub fn escape_line(line: &str, color: bool) -> std::borrow::Cow<'_, str> {
+    if !color {
+        return venvfix::shell::escape(line);
+    }
+    if !line.chars().any(venvfix::shell::is_control) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 8);
+    let mut rest = line;
+    'outer: while let Some(c) = rest.chars().next() {
+        if c == '\x1b' {
+            for code in Style::ALL.iter().map(|s| s.code()) {
+                let sgr = format!("\x1b[{code}m");
+                if let Some(after) = rest.strip_prefix(sgr.as_str()) {
+                    out.push_str(&sgr);
+                    rest = after;
+                    continue 'outer;
+                }
+            }
+            if let Some(after) = rest.strip_prefix(RESET) {
+                out.push_str(RESET);
+                rest = after;
+                continue;
+            }
+        }
+        venvfix::shell::push_escaped(&mut out, c);
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn paint(enabled: bool, style: Style, text: &str) -> String {
     if enabled {
-        format!("\x1b[{}m{text}\x1b[0m", style.code())
+        format!("\x1b[{}m{text}{RESET}", style.code())
     } else {
         text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_escaped_without_colour() {
+        assert_eq!(
+            escape_line("broken /t/a\nok /fake/venv", false),
+            "broken /t/a\\nok /fake/venv"
+        );
+        assert_eq!(
+            escape_line("\x1b[1;31mred\x1b[0m", false),
+            "\\033[1;31mred\\033[0m"
+        );
+    }
+
+    #[test]
+    fn own_colour_codes_pass_when_colour_is_on() {
+        let painted = paint(true, Style::Red, "broken");
+        let line = format!("{painted} /t/\x1b]0;title\x07\x1b[2J");
+        assert_eq!(
+            escape_line(&line, true),
+            format!("{painted} /t/\\033]0;title\\a\\033[2J")
+        );
     }
 }

@@ -54,14 +54,24 @@ pub fn batch_bar(printer: &Printer, len: usize, what: &str) -> ProgressBar {
 }
 
 /// Installer output while a venv is recreated: on a terminal, a spinner showing the current
-/// line; otherwise each line, dimmed; nothing with `-q`.
+/// line (the batch's own bar when there is one, so no two bars fight over the last lines of the
+/// screen); otherwise each line, dimmed; nothing with `-q`.
 pub struct InstallProgress {
     bar: Option<ProgressBar>,
+    /// Whether `bar` is this progress's own spinner (cleared at the end) or the batch's bar.
+    own: bool,
     printer: Printer,
 }
 
 impl InstallProgress {
-    pub fn new(printer: &Printer) -> Self {
+    pub fn new(printer: &Printer, batch: &ProgressBar) -> Self {
+        if !batch.is_hidden() {
+            return InstallProgress {
+                bar: Some(batch.clone()),
+                own: false,
+                printer: printer.clone(),
+            };
+        }
         let bar = printer.progress_allowed().then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
@@ -73,6 +83,7 @@ impl InstallProgress {
         });
         InstallProgress {
             bar,
+            own: true,
             printer: printer.clone(),
         }
     }
@@ -80,7 +91,8 @@ impl InstallProgress {
     /// One line from the installer (called from the recreate hook).
     pub fn line(&self, line: &str) {
         match &self.bar {
-            Some(bar) => bar.set_message(line.trim().to_string()),
+            // Installer output may carry colour codes and carriage returns of its own.
+            Some(bar) => bar.set_message(venvfix::shell::escape(line.trim()).into_owned()),
             None => self
                 .printer
                 .status(&self.printer.paint_err(super::printer::Style::Dim, line)),
@@ -88,7 +100,9 @@ impl InstallProgress {
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = &self.bar
+            && self.own
+        {
             bar.finish_and_clear();
         }
     }

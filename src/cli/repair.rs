@@ -18,8 +18,9 @@ use venvfix::plan::{
     Action, Allowed, Plan, PlanRequest, PythonRequest, RecreateSpec, Strategy, plan,
 };
 use venvfix::recreate;
-use venvfix::report::{RepairEntry, RepairReport, shown};
+use venvfix::report::{ErrorDetail, RepairEntry, RepairReport, shown};
 use venvfix::scan::ScanOptions;
+use venvfix::settings::Settings;
 use venvfix::venv::Venv;
 
 use super::args::{RepairArgs, StrategyChoice};
@@ -32,7 +33,7 @@ use super::progress::{InstallProgress, ScanSpinner, batch_bar};
 struct Item {
     path: PathBuf,
     diagnosis: Option<Diagnosis>,
-    plan: Result<Plan, String>,
+    plan: Result<Plan, ErrorDetail>,
 }
 
 impl Item {
@@ -45,12 +46,12 @@ impl Item {
     }
 }
 
-pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
+pub fn run(args: &RepairArgs, settings: &Settings, printer: &Printer) -> ExitCode {
     let Paths {
         search: paths,
         mut code,
         ..
-    } = resolve_paths(&args.paths, args.known, printer);
+    } = resolve_paths(&args.paths, args.known, settings, printer);
     if paths.is_empty() {
         if code == ExitCode::Success {
             printer.status("no venv found: none of the well-known homes of venvs exists here");
@@ -103,7 +104,7 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
         return ExitCode::Error;
     }
     let request = PlanRequest {
-        allowed: match args.strategy {
+        allowed: match args.strategy.unwrap_or(StrategyChoice::Auto) {
             StrategyChoice::Auto => Allowed::Auto,
             StrategyChoice::Relink => Allowed::Relink,
             StrategyChoice::Recreate => Allowed::Recreate,
@@ -119,7 +120,7 @@ pub fn run(args: &RepairArgs, printer: &Printer) -> ExitCode {
             Some((_, message)) => Item {
                 path: path.clone(),
                 diagnosis: None,
-                plan: Err(message.clone()),
+                plan: Err(ErrorDetail::new("locked", message.clone())),
             },
             None => prepare(path, &inventory, &request, &options),
         })
@@ -326,14 +327,14 @@ fn prepare(
             return Item {
                 path: path.to_path_buf(),
                 diagnosis: None,
-                plan: Err(e.to_string()),
+                plan: Err(ErrorDetail::new("invalid-venv", e.to_string())),
             };
         }
     };
     let mut diagnosis = diagnose(venv, inventory);
     // Only a dry run can still see a journal here: the others rolled it back first.
     add_interrupted(&mut diagnosis, path, options);
-    let plan = plan(&diagnosis, inventory, request).map_err(|e| e.to_string());
+    let plan = plan_again(&diagnosis, inventory, request);
     Item {
         path: path.to_path_buf(),
         diagnosis: Some(diagnosis),
@@ -367,7 +368,7 @@ fn show_plans(items: &[Item], json: bool, printer: &Printer, outcome: &'static s
             .iter()
             .map(|item| entry(item, outcome, None, None))
             .collect();
-        printer.json(&RepairReport { venvs });
+        printer.json(&RepairReport::new(venvs));
         return;
     }
     if let [item] = items {
@@ -415,7 +416,11 @@ fn print_details(item: &Item, printer: &Printer) {
     }
     match &item.plan {
         Ok(plan) => print_plan(plan, printer),
-        Err(e) => printer.out(&format!("  cannot plan `{}`: {e}", item.path.display())),
+        Err(e) => printer.out(&format!(
+            "  cannot plan `{}`: {}",
+            item.path.display(),
+            e.message
+        )),
     }
 }
 
@@ -423,7 +428,7 @@ fn entry(
     item: &Item,
     outcome: &'static str,
     backup: Option<&Path>,
-    error: Option<String>,
+    error: Option<ErrorDetail>,
 ) -> RepairEntry {
     match &item.plan {
         Ok(plan) => {
@@ -473,7 +478,7 @@ fn print_table(items: &[&Item], printer: &Printer) {
                     _ if plan.fixes_everything() => ("none".into(), plan.reason.clone()),
                     _ => ("skip".into(), plan.reason.clone()),
                 },
-                Err(e) => ("fail".into(), e.clone()),
+                Err(e) => ("fail".into(), e.message.clone()),
             };
             [item.path.display().to_string(), problems, strategy, target]
         })
@@ -534,12 +539,12 @@ fn ask(items: &mut [Item], inventory: &Inventory, printer: &Printer) -> Option<b
             choices.push(format!(
                 "{} instead (`{}`)",
                 with_python(alt.strategy, &alt.target.version),
-                alt.target.path.display()
+                venvfix::shell::shown(&alt.target.path)
             ));
         }
         choices.push("Cancel (change nothing)".into());
         let picked = dialoguer::Select::with_theme(&theme)
-            .with_prompt(format!("Repair `{}`?", item.path.display()))
+            .with_prompt(prompt(std::slice::from_ref(&item.path)))
             .items(&choices)
             .default(0)
             .interact_opt()
@@ -563,11 +568,25 @@ fn ask(items: &mut [Item], inventory: &Inventory, printer: &Printer) -> Option<b
         return Some(true);
     }
     dialoguer::Confirm::with_theme(&theme)
-        .with_prompt(format!("Apply {} repairs?", applicable.len()))
+        .with_prompt(prompt(
+            &applicable
+                .iter()
+                .map(|n| items[*n].path.clone())
+                .collect::<Vec<_>>(),
+        ))
         .default(true)
         .interact_opt()
         .ok()
         .flatten()
+}
+
+/// The one question every repair asks, for one venv or a batch: `Repair `/p/.venv`?`,
+/// `Repair 3 venvs?` (paths escaped: the prompt is drawn outside the printer).
+fn prompt(venvs: &[PathBuf]) -> String {
+    match venvs {
+        [one] => format!("Repair `{}`?", venvfix::shell::shown(one)),
+        many => format!("Repair {} venvs?", many.len()),
+    }
 }
 
 /// The choice for a recreate: each installed Python it could use, newest first, or cancel.
@@ -600,7 +619,7 @@ fn ask_recreate(item: &mut Item, printer: &Printer) -> Option<bool> {
         .collect();
     choices.push("Cancel (change nothing)".into());
     let picked = dialoguer::Select::with_theme(&dialoguer::theme::SimpleTheme)
-        .with_prompt(format!("Recreate `{}`?", item.path.display()))
+        .with_prompt(prompt(std::slice::from_ref(&item.path)))
         .items(&choices)
         .default(default)
         .interact_opt()
@@ -638,8 +657,12 @@ fn ask_recreate(item: &mut Item, printer: &Printer) -> Option<bool> {
     Some(true)
 }
 
-fn plan_again(d: &Diagnosis, inventory: &Inventory, request: &PlanRequest) -> Result<Plan, String> {
-    plan(d, inventory, request).map_err(|e| e.to_string())
+fn plan_again(
+    d: &Diagnosis,
+    inventory: &Inventory,
+    request: &PlanRequest,
+) -> Result<Plan, ErrorDetail> {
+    plan(d, inventory, request).map_err(|e| ErrorDetail::new("cannot-plan", e.to_string()))
 }
 
 /// How one venv of the batch ended.
@@ -647,7 +670,7 @@ enum Outcome {
     Repaired(PathBuf),
     Unchanged,
     Skipped,
-    Failed { message: String, refused: bool },
+    Failed { error: ErrorDetail, refused: bool },
 }
 
 /// Apply every plan that has actions, in parallel where it is safe; report each outcome, then
@@ -674,7 +697,7 @@ fn apply_all(
             Ok(plan) => plan,
             Err(e) => {
                 return Outcome::Failed {
-                    message: e.clone(),
+                    error: e.clone(),
                     refused: false,
                 };
             }
@@ -686,11 +709,11 @@ fn apply_all(
                 Outcome::Skipped
             };
         }
-        bar.set_message(item.path.display().to_string());
-        let outcome = match apply_plan(plan, inventory, options, printer) {
+        bar.set_message(venvfix::shell::shown(&item.path));
+        let outcome = match apply_plan(plan, inventory, options, printer, &bar) {
             Ok(backup) => Outcome::Repaired(backup),
             Err(failure) => Outcome::Failed {
-                message: failure.message,
+                error: failure.error,
                 refused: failure.refused,
             },
         };
@@ -737,8 +760,9 @@ fn apply_all(
                 let repaired = printer.paint_err(Style::Green, "repaired");
                 let what = format!("{repaired} {path}: {done}");
                 let undo = format!(
-                    "backup in `{}` (`venvfix undo {path}` restores it)",
-                    backup.display()
+                    "backup in `{}` (`venvfix undo {}` restores it)",
+                    backup.display(),
+                    venvfix::shell::quote(&item.path)
                 );
                 if !json {
                     if batch {
@@ -769,20 +793,20 @@ fn apply_all(
                 }
                 entries.push(entry(item, "skipped", None, None));
             }
-            Outcome::Failed { message, refused } => {
+            Outcome::Failed { error, refused } => {
                 counts[3] += 1;
-                printer.error(&format!("`{path}`: {message}"), None);
+                printer.error(&format!("`{path}`: {}", error.message), None);
                 code = code.worst(if refused {
                     ExitCode::Error
                 } else {
                     ExitCode::Problems
                 });
-                entries.push(entry(item, "failed", None, Some(message)));
+                entries.push(entry(item, "failed", None, Some(error)));
             }
         }
     }
     if json {
-        printer.json(&RepairReport { venvs: entries });
+        printer.json(&RepairReport::new(entries));
     }
     if batch && !json {
         let [repaired, unchanged, skipped, failed] = counts;
@@ -799,34 +823,48 @@ fn apply_all(
 /// How applying one plan ended badly: `refused` when nothing was changed (locked, stale plan,
 /// state dir unusable: exit 2), else not done and rolled back (exit 1).
 struct ApplyFailure {
-    message: String,
+    error: ErrorDetail,
     refused: bool,
 }
 
 /// Apply one plan with the executor (lock, backup, journal, verify, roll back). A recreate
 /// builds the new venv with [`recreate::build`], its installer output shown as progress.
+///
+/// `bar` is the batch's progress bar (hidden for one venv): lines printed meanwhile go above it,
+/// and a recreate's installer output is shown in it, so the screen keeps no stale lines.
 fn apply_plan(
     plan: &Plan,
     inventory: &Inventory,
     options: &ExecOptions,
     printer: &Printer,
+    bar: &indicatif::ProgressBar,
 ) -> Result<PathBuf, ApplyFailure> {
-    let progress = InstallProgress::new(printer);
-    let show = |line: &str| progress.line(line);
+    // Only a recreate runs an installer worth a spinner; a relink takes milliseconds.
+    let progress =
+        (plan.strategy == Strategy::Recreate).then(|| InstallProgress::new(printer, bar));
+    let show = |line: &str| {
+        if let Some(progress) = &progress {
+            progress.line(line);
+        }
+    };
     let hook = |spec: &RecreateSpec, root: &Path, original: &Path| {
         recreate::build(spec, root, original, &show).map_err(|e| e.to_string())
     };
     let result = execute::apply_with(plan, inventory, options, Some(&hook));
-    progress.finish();
+    if let Some(progress) = &progress {
+        progress.finish();
+    }
     result
         .map(|applied| {
-            for note in &applied.verification.notes {
-                printer.detail(&format!("verification: {note}"));
-            }
+            bar.suspend(|| {
+                for note in &applied.verification.notes {
+                    printer.detail(&format!("verification: {note}"));
+                }
+            });
             applied.backup
         })
         .map_err(|e| ApplyFailure {
             refused: e.changed_nothing(),
-            message: e.to_string(),
+            error: ErrorDetail::new(e.code(), e.to_string()),
         })
 }

@@ -69,8 +69,9 @@ pub fn run(args: &UndoArgs, printer: &Printer) -> ExitCode {
             printer.error(
                 &format!("`{venv}`: {e}"),
                 Some(&format!(
-                    "`venvfix undo --force {venv}` restores anyway; the current state is saved \
+                    "`venvfix undo --force {}` restores anyway; the current state is saved \
                      first, in a new backup under `{}`",
+                    venvfix::shell::quote(&args.venv),
                     backups.display()
                 )),
             );

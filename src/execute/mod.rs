@@ -148,6 +148,27 @@ impl ExecError {
     /// a stale or invalid plan, the backup, the journal), so `repair` calls it a refusal (exit
     /// 2). `false` when something was changed and then rolled back, or the rollback failed: the
     /// repair was not done (exit 1).
+    /// A stable id for scripts (JSON `error.code`); a new variant needs its own.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExecError::Io { .. } => "io",
+            ExecError::Locked { .. } => "locked",
+            ExecError::Stale { .. } => "stale-plan",
+            ExecError::InvalidPlan { .. } => "invalid-plan",
+            ExecError::Refused { .. } => "refused",
+            ExecError::Corrupt { .. } => "corrupt-state",
+            ExecError::Interrupted { .. } => "interrupted-repair",
+            ExecError::Recreate { .. } => "recreate-failed",
+            ExecError::Cancelled { .. } => "cancelled",
+            ExecError::VerifyFailed { .. } => "verify-failed",
+            ExecError::RolledBack { .. } => "rolled-back",
+            ExecError::RollbackFailed { .. } => "rollback-failed",
+            ExecError::NothingToUndo { .. } => "nothing-to-undo",
+            ExecError::ChangedSinceRepair { .. } => "changed-since-repair",
+            ExecError::NoStateDir => "no-state-dir",
+        }
+    }
+
     pub fn changed_nothing(&self) -> bool {
         match self {
             ExecError::Io { .. }

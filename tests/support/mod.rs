@@ -90,6 +90,11 @@ impl TestEnv {
         self.root.join(".venvfix/state")
     }
 
+    /// `XDG_CONFIG_HOME` for this test: `venvfix/config.toml` under it is the config file.
+    pub fn config_dir(&self) -> PathBuf {
+        self.root.join(".venvfix/config")
+    }
+
     /// Add dirs to the Python search path the binary sees; replaces automatic discovery.
     pub fn search_path(&self, dirs: &[&Path]) -> &Self {
         self.search_path
@@ -124,6 +129,8 @@ impl TestEnv {
         cmd.env("VENVFIX_PYTHON_SEARCH_PATH", joined)
             .env("VENVFIX_CACHE_DIR", self.cache_dir())
             .env("VENVFIX_STATE_DIR", self.state_dir())
+            // The developer's own config file must not change what a test sees.
+            .env("XDG_CONFIG_HOME", self.config_dir())
             .env("NO_COLOR", "1")
             .env_remove("CLICOLOR_FORCE");
         cmd
