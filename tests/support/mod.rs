@@ -63,6 +63,7 @@ impl TestEnv {
             .expect("canonicalize the test temp dir");
         fs::create_dir_all(root.join(".venvfix/cache")).expect("create cache dir");
         fs::create_dir_all(root.join(".venvfix/state")).expect("create state dir");
+        fs::create_dir_all(root.join(".venvfix/tmp")).expect("create tmp dir");
         TestEnv {
             dir,
             root,
@@ -131,6 +132,9 @@ impl TestEnv {
             .env("VENVFIX_STATE_DIR", self.state_dir())
             // The developer's own config file must not change what a test sees.
             .env("XDG_CONFIG_HOME", self.config_dir())
+            // What the binary and its installers put in temp dirs stays in this test's dir and
+            // goes with it, even when a test kills the binary halfway.
+            .env("TMPDIR", self.root.join(".venvfix/tmp"))
             .env("NO_COLOR", "1")
             .env_remove("CLICOLOR_FORCE");
         cmd
