@@ -869,6 +869,8 @@ pub struct Record {
     pub console_scripts: Vec<String>,
     /// Paths of compiled extension modules (`.so`, `.pyd`).
     pub extensions: Vec<String>,
+    /// Every path listed, as written (relative to site-packages, `../../../bin/x` for scripts).
+    pub files: Vec<String>,
 }
 
 impl Record {
@@ -877,6 +879,9 @@ impl Record {
         let mut record = Record::default();
         for line in text.lines() {
             let path = csv_first_field(line);
+            if !path.is_empty() {
+                record.files.push(path.clone());
+            }
             if let Some(script) = path.strip_prefix("../../../bin/") {
                 if !script.is_empty() && !script.contains('/') {
                     record.console_scripts.push(script.to_string());

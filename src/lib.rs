@@ -22,9 +22,9 @@
 //! | [`diagnose`] | the problems of one venv, each with a stable kind id and its evidence |
 //! | [`check`] | the read-only `check` operation over many venvs |
 //! | [`report`] | the JSON reports of DESIGN.md |
-//! | [`plan`] | a repair as data: strategy, target, ordered actions with before/after |
-//! | [`recreate`] | rebuild a venv in place on another Python with the same distributions |
-//! | [`execute`] | apply a plan safely: lock, backup, journal, atomic changes, verify, rollback, undo |
+//! | [`plan`] | a repair as data: strategy, target, ordered actions with before/after; [`plan::recreate`]: what a recreate rebuilds and carries over |
+//! | [`resolve`] | which Python can take a venv's pins: the installer's dry run per candidate |
+//! | [`execute`] | apply a plan safely: lock, backup, journal, atomic changes, verify, rollback, undo; [`execute::recreate`] builds a recreated venv |
 //! | [`safe_read`] | read a venv's small files without trusting them: regular files only, never blocking, bounded |
 //! | [`scan`] | turn user paths into venv directories (recursive, pruned, never into a venv) |
 //! | [`settings`] | the user's config file (`config.toml`): defaults for flags |
@@ -49,8 +49,8 @@ pub mod exit_code;
 pub mod inventory;
 pub mod links;
 pub mod plan;
-pub mod recreate;
 pub mod report;
+pub mod resolve;
 pub mod safe_read;
 pub mod scan;
 pub mod settings;

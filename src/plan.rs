@@ -4,7 +4,9 @@
 //! the executor applies: there is no other description of a repair, so what the user reads is
 //! exactly what will be done (STYLE.md rule 1). Every action carries its before and after.
 //! Building a plan reads the diagnosis and the inventory, and for a recreate the venv's package
-//! metadata ([`crate::recreate`]); it never changes the disk and never runs anything.
+//! metadata ([`recreate`]) and the installer's dry run on each candidate Python
+//! ([`crate::resolve`]: the only thing planning runs, and never from a venv); it never changes
+//! the disk.
 
 use std::path::PathBuf;
 
@@ -13,6 +15,10 @@ use serde::Serialize;
 use crate::diagnose::{ProblemKind, Severity};
 use crate::inventory::{Installation, Source};
 use crate::version::PythonVersion;
+
+pub mod recreate;
+
+pub use recreate::RecreateSpec;
 
 /// How a venv is to be repaired (DESIGN.md `strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,41 +77,6 @@ impl Action {
             Action::Recreate(_) => PathBuf::from("."),
         }
     }
-}
-
-/// What a recreate will rebuild (filled by [`crate::recreate::recreate_spec`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct RecreateSpec {
-    /// The Python the new venv is made with.
-    pub python: PathBuf,
-    /// Its version.
-    pub version: Option<PythonVersion>,
-    /// The tool that made the old venv (`venv`, `virtualenv`, `uv`...).
-    pub creator: String,
-    /// The `uv` that builds the new venv; `null`: `python -m venv` and pip.
-    pub uv: Option<PathBuf>,
-    /// The old venv had pip, so the new one gets pip too.
-    pub with_pip: bool,
-    /// Seed packages of the old venv not reinstalled as pins (the creator seeds its own).
-    pub seeds: Vec<String>,
-    /// Requirement lines to install (`Name==1.0`, `-e /src/x`, `x @ git+...@sha`).
-    pub requirements: Vec<String>,
-    /// Distributions with compiled code (must be rebuilt or re-downloaded for the new Python).
-    pub compiled: Vec<String>,
-    /// Pins known not to support the new Python (`Requires-Python`), with the reason.
-    pub unavailable: Vec<String>,
-    /// Distributions left in a `lib/pythonX.Y` the venv's Python never read (orphaned), not
-    /// reinstalled; they stay in the backup.
-    pub left_out: Vec<String>,
-    /// Files the creator did not make, carried over from the old venv (relative paths).
-    pub carry_over: Vec<PathBuf>,
-    /// `prompt` to keep, if the old venv had one.
-    pub prompt: Option<String>,
-    pub system_site_packages: bool,
-    /// Extra wheel dirs (`--find-links`).
-    pub find_links: Vec<PathBuf>,
-    /// `--offline`.
-    pub offline: bool,
 }
 
 /// The Python a plan moves the venv to.
@@ -247,6 +218,8 @@ pub struct PlanRequest {
     pub python: Option<PythonRequest>,
     pub find_links: Vec<PathBuf>,
     pub offline: bool,
+    /// The installers and creators a recreate may use ([`recreate::Tools::find`]).
+    pub tools: recreate::Tools,
 }
 
 /// Why no plan could be made at all.
@@ -432,21 +405,54 @@ fn recreate_plan(
         }
         plan
     };
-    let Some((best, why_best)) = choices.first() else {
+    let Some((_, why_best)) = choices.first() else {
         let what = match venv.minor() {
             Some(m) => format!("{} {}", venv.implementation(), m.major),
             None => venv.implementation(),
         };
         return not_possible(plan, format!("no installed {what} to recreate it with"));
     };
-    let spec =
-        match crate::recreate::recreate_spec(venv, best, &request.find_links, request.offline) {
-            Ok(spec) => spec,
-            Err(e) => return not_possible(plan, e.to_string()),
-        };
+    let found = match recreate::installed(venv) {
+        Ok(found) => found,
+        Err(e) => return not_possible(plan, e.to_string()),
+    };
+    let options = recreate::SpecOptions {
+        find_links: request.find_links.clone(),
+        offline: request.offline,
+        tools: request.tools.clone(),
+    };
+    // The installer's dry run on every candidate, in parallel: they are independent children.
+    let resolutions: Vec<recreate::Resolution> = {
+        use rayon::prelude::*;
+        choices
+            .par_iter()
+            .map(|(python, _)| crate::resolve::resolve(python, &found.pins, &found.seeds, &options))
+            .collect()
+    };
+    let (pick, why_pick) = pick_candidate(&choices, &resolutions, request, why_best);
+    let best = choices[pick].0;
+    let mut spec = match recreate::recreate_spec(venv, best, &options, Some(&resolutions[pick])) {
+        Ok(spec) => spec,
+        Err(e) => return not_possible(plan, e.to_string()),
+    };
+    spec.candidates = std::iter::once(resolutions[pick].clone())
+        .chain(
+            resolutions
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| *n != pick)
+                .map(|(_, r)| r.clone()),
+        )
+        .collect();
+    for build in &resolutions[pick].builds {
+        spec.differences.push(format!(
+            "{build} is built from source (no wheel for Python {})",
+            best.version
+        ));
+    }
     let carried_dangling = venv.dangling.iter().any(|l| {
         let rel = venv.relative(&l.path);
-        spec.carry_over.iter().any(|c| rel.starts_with(c))
+        spec.carry_over.iter().any(|c| rel.starts_with(&c.from))
     });
     let mut resolves = Vec::new();
     for p in &d.problems {
@@ -458,7 +464,7 @@ fn recreate_plan(
     }
     let count = spec.requirements.len();
     let mut reason = format!(
-        "{no_relink}: recreate it on Python {} ({why_best}) and reinstall {count} distribution{}",
+        "{no_relink}: recreate it on Python {} ({why_pick}) and reinstall {count} distribution{}",
         best.version,
         if count == 1 { "" } else { "s" }
     );
@@ -478,18 +484,77 @@ fn recreate_plan(
     plan.strategy = Strategy::Recreate;
     plan.target = Some(Target::from_installation(best));
     plan.actions = vec![Action::Recreate(Box::new(spec))];
-    plan.alternatives = choices[1..]
+    plan.alternatives = choices
         .iter()
-        .map(|(i, why)| Alternative {
+        .zip(&resolutions)
+        .enumerate()
+        .filter(|(n, _)| *n != pick)
+        .map(|(_, ((i, why), r))| Alternative {
             target: Target::from_installation(i),
             strategy: Strategy::Recreate,
-            why: why.clone(),
+            why: format!("{why}; {}", r.summary()),
         })
         .collect();
     plan.unresolved = unresolved(d, &resolves);
     plan.resolves = resolves;
     plan.reason = reason;
     plan
+}
+
+/// Which candidate to recreate with, by the installer's dry runs, and why: the one asked for
+/// (`--python`) or of the venv's own minor as it is; otherwise the newest on which every pin
+/// installs from a wheel; if there is none, the one needing the fewest builds, said so.
+fn pick_candidate(
+    choices: &[(&Installation, String)],
+    resolutions: &[recreate::Resolution],
+    request: &PlanRequest,
+    why_first: &str,
+) -> (usize, String) {
+    let first = &resolutions[0];
+    let with_summary = |why: &str, r: &recreate::Resolution| format!("{why}; {}", r.summary());
+    let own_minor = why_first.starts_with("the venv's own minor");
+    if request.python.is_some() || own_minor || first.wheels_only() {
+        return (0, with_summary(why_first, first));
+    }
+    if resolutions.iter().all(|r| r.unchecked.is_some()) {
+        return (0, with_summary(why_first, first));
+    }
+    // `choices` after the first are newest first too, so the first wheel-only one is the newest.
+    let newest = |n: usize| choices[n].0.version;
+    let mut order: Vec<usize> = (0..choices.len()).collect();
+    order.sort_by_key(|n| std::cmp::Reverse(newest(*n)));
+    if let Some(n) = order
+        .iter()
+        .copied()
+        .find(|n| resolutions[*n].wheels_only())
+    {
+        let r = &resolutions[n];
+        return (
+            n,
+            format!(
+                "the newest installed Python on which every pin installs from a wheel; {}; \
+                 Python {}: {}",
+                r.summary(),
+                choices[0].0.version,
+                first.summary()
+            ),
+        );
+    }
+    let n = order
+        .iter()
+        .copied()
+        .filter(|n| resolutions[*n].unchecked.is_none())
+        .min_by_key(|n| resolutions[*n].trouble())
+        .unwrap_or(0);
+    (
+        n,
+        format!(
+            "none of the {} installed candidates installs every pin from wheels; this one needs \
+             the fewest builds: {}",
+            choices.len(),
+            resolutions[n].summary()
+        ),
+    )
 }
 
 /// Pythons to recreate with, the chosen one first, then the others newest first, each with why.

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::check::{CheckOutcome, Unchecked};
 use crate::diagnose::{Diagnosis, Problem};
+use crate::plan::recreate::{CarryOver, Creation, Installer, Resolution, Seed};
 use crate::plan::{Action, Plan, Target};
 use crate::venv::EntryKind;
 
@@ -263,8 +264,19 @@ pub struct ActionReport {
 #[derive(Debug, Serialize)]
 pub struct RecreateReport {
     pub python_version: Option<String>,
-    /// The `uv` that builds the venv; `null` for `python -m venv` and pip.
+    /// The `uv` that installs into the venv; `null` for pip.
     pub uv: Option<String>,
+    /// How the new venv is made (`{"tool": "venv"}`, `uv`, `virtualenv`).
+    pub creator: Option<Creation>,
+    /// The interpreters are copies (`--copies`), as in the old venv.
+    pub copies: bool,
+    /// Seed packages: old version, and the version the new venv gets.
+    pub seeds: Vec<Seed>,
+    /// The installer's dry run on each candidate Python, the chosen one first.
+    pub candidates: Vec<Resolution>,
+    pub warnings: Vec<String>,
+    /// Every way the new venv differs from the old.
+    pub differences: Vec<String>,
     pub with_pip: bool,
     /// Distributions with compiled code, with the evidence.
     pub compiled: Vec<String>,
@@ -272,6 +284,8 @@ pub struct RecreateReport {
     pub unavailable: Vec<String>,
     /// User files copied from the old venv (relative).
     pub carry_over: Vec<String>,
+    /// The same, with where each goes and whether a `.pth` is rewritten.
+    pub carried: Vec<CarryOver>,
     pub prompt: Option<String>,
     pub system_site_packages: bool,
     pub find_links: Vec<String>,
@@ -317,11 +331,21 @@ impl ActionReport {
                 requirements: Some(spec.requirements.clone()),
                 recreate: Some(RecreateReport {
                     python_version: spec.version.map(|v| v.to_string()),
-                    uv: spec.uv.as_deref().map(shown),
+                    uv: match &spec.installer {
+                        Some(Installer::Uv { uv }) => Some(shown(uv)),
+                        _ => None,
+                    },
+                    creator: spec.create.clone(),
+                    copies: spec.copies,
+                    seeds: spec.seeds.clone(),
+                    candidates: spec.candidates.clone(),
+                    warnings: spec.warnings.clone(),
+                    differences: spec.differences.clone(),
                     with_pip: spec.with_pip,
                     compiled: spec.compiled.clone(),
                     unavailable: spec.unavailable.clone(),
-                    carry_over: spec.carry_over.iter().map(|p| shown(p)).collect(),
+                    carry_over: spec.carry_over.iter().map(|c| shown(&c.from)).collect(),
+                    carried: spec.carry_over.clone(),
                     prompt: spec.prompt.clone(),
                     system_site_packages: spec.system_site_packages,
                     find_links: spec.find_links.iter().map(|p| shown(p)).collect(),

@@ -102,6 +102,16 @@ fn repair(env: &TestEnv, venv: &Path, uv: bool) -> assert_cmd::Command {
     cmd
 }
 
+/// The one installer log in the state dir's `logs/`.
+fn only_log(env: &TestEnv) -> PathBuf {
+    let logs: Vec<PathBuf> = fs::read_dir(env.state_dir().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    logs[0].clone()
+}
+
 fn run_python(venv: &Path, code: &str) -> String {
     run_ok(python_command(&venv.join("bin/python")).args(["-c", code]))
 }
@@ -164,8 +174,15 @@ fn recreate_on_the_same_minor_with_uv_keeps_everything_and_undo_restores_the_ori
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     eprintln!("recreate with uv took {took:?}");
-    // Installer output is streamed.
-    assert!(stderr.contains("tinyjson==1.0.0"), "{stderr}");
+    // The steps are shown, the installer's own output goes to the log in the state dir.
+    assert!(
+        stderr.contains("installing 5 requirements with uv"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("tinyjson==1.0.0"), "{stderr}");
+    let log = only_log(&env);
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("tinyjson==1.0.0"), "{text}");
     assert_recreated(&env, &b, &py, &freeze(&env, &b.venv));
 
     env.venvfix().arg("undo").arg(&b.venv).assert().code(0);
@@ -480,4 +497,122 @@ fn orphaned_packages_are_left_out_of_a_recreate() {
         "{stdout}"
     );
     assert!(!stdout.contains("        strayold==1.0\n"), "{stdout}");
+}
+
+/// Issue 11.1 / 10.15: every file no distribution's `RECORD` lists is carried over and listed in
+/// the plan: `sitecustomize.py`, a hand-made `.pth` naming the old `lib/python3.12` (rewritten
+/// to the new lib dir), pipx's `pipx_shared.pth` (pointing outside the venv: kept as is), a
+/// package dir of the user's, and names that are not UTF-8 at the root, in `bin/` and in
+/// site-packages.
+#[test]
+#[cfg_attr(not(pyenv_3_12), ignore = "needs pyenv 3.12 (~/.pyenv/versions)")]
+fn files_no_distribution_owns_are_carried_over_to_the_new_minor() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let env = TestEnv::new();
+    let py312 = pyenv_python("3.12").expect("pyenv 3.12");
+    let py = python3();
+    assert_ne!(py.minor, py312.minor, "python3() must not be 3.12 here");
+    add_markupsafe_wheel(&py312.minor);
+    add_markupsafe_wheel(&py.minor);
+    env.add_python(&py);
+    let b = broken_venv(&env, &py312);
+    let old_site = b.venv.join("lib/python3.12/site-packages");
+    fs::write(
+        old_site.join("sitecustomize.py"),
+        "import os\nos.environ['VENVFIX_SITECUSTOMIZE'] = 'ran'\n",
+    )
+    .unwrap();
+    fs::create_dir(old_site.join("extra")).unwrap();
+    fs::write(old_site.join("extra/handmod.py"), "WHERE = 'extra'\n").unwrap();
+    fs::write(
+        old_site.join("hand.pth"),
+        format!("{}\n", old_site.join("extra").display()),
+    )
+    .unwrap();
+    let shared = env.path("pipx/shared/lib/python3.12/site-packages");
+    fs::create_dir_all(&shared).unwrap();
+    fs::write(shared.join("sharedmod.py"), "WHERE = 'shared'\n").unwrap();
+    fs::write(
+        old_site.join("pipx_shared.pth"),
+        format!("{}\n", shared.display()),
+    )
+    .unwrap();
+    let odd = OsString::from_vec(b"caf\xe9".to_vec());
+    fs::write(b.venv.join(&odd), "root\n").unwrap();
+    fs::write(b.venv.join("bin").join(&odd), "bin\n").unwrap();
+    fs::write(old_site.join(&odd), "site\n").unwrap();
+
+    let out = repair(&env, &b.venv, true)
+        .args(["--dry-run", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let new_lib = format!("lib/python{}/site-packages", py.minor);
+    for expected in [
+        format!(
+            "carried over: lib/python3.12/site-packages/sitecustomize.py -> \
+             {new_lib}/sitecustomize.py"
+        ),
+        format!(
+            "carried over: lib/python3.12/site-packages/hand.pth -> {new_lib}/hand.pth (paths \
+             into the old lib dir rewritten)"
+        ),
+        format!(
+            "carried over: lib/python3.12/site-packages/pipx_shared.pth -> {new_lib}/pipx_shared.pth\n"
+        ),
+        format!("carried over: lib/python3.12/site-packages/extra -> {new_lib}/extra"),
+        "carried over: caf\u{fffd}".to_string(),
+        "carried over: bin/caf\u{fffd}".to_string(),
+        "differences from the old venv:".to_string(),
+        format!("- Python {} -> {}", py312.version, py.version),
+    ] {
+        assert!(
+            stdout.contains(&expected),
+            "{expected:?} missing:\n{stdout}"
+        );
+    }
+    let out = repair(&env, &b.venv, true)
+        .args(["--dry-run", "--json", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let carried = &json["venvs"][0]["actions"][0]["recreate"]["carried"];
+    assert!(
+        carried
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["to"] == format!("{new_lib}/hand.pth") && !c["rewrite"].is_null()),
+        "{carried}"
+    );
+
+    let out = repair(&env, &b.venv, true)
+        .args(["--yes", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let new_site = b.venv.join(&new_lib);
+    assert_eq!(
+        fs::read_to_string(new_site.join("hand.pth")).unwrap(),
+        format!("{}\n", new_site.join("extra").display())
+    );
+    assert_eq!(
+        fs::read_to_string(new_site.join("pipx_shared.pth")).unwrap(),
+        format!("{}\n", shared.display())
+    );
+    let seen = run_python(
+        &b.venv,
+        "import os, handmod, sharedmod; print(handmod.WHERE, sharedmod.WHERE, \
+         os.environ.get('VENVFIX_SITECUSTOMIZE'))",
+    );
+    assert_eq!(seen.trim(), "extra shared ran");
+    assert_eq!(fs::read(b.venv.join(&odd)).unwrap(), b"root\n");
+    assert_eq!(fs::read(b.venv.join("bin").join(&odd)).unwrap(), b"bin\n");
+    assert_eq!(fs::read(new_site.join(&odd)).unwrap(), b"site\n");
+    assert!(!b.venv.join("lib/python3.12").exists());
 }

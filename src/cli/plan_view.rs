@@ -2,6 +2,7 @@
 //! recreate reinstalls and keeps, what is left as is, and the alternatives. `--dry-run`, the
 //! prompt and `--yes` all print plans through here, so they always read the same.
 
+use venvfix::plan::recreate::{Creation, Installer};
 use venvfix::plan::{Action, Plan, RecreateSpec, Strategy};
 
 use super::printer::{Printer, Style};
@@ -94,28 +95,28 @@ fn describe_action(action: &Action) -> String {
             "pyvenv.cfg {key}: {} -> {to}",
             from.as_deref().unwrap_or("(unset)")
         ),
-        Action::Recreate(spec) => format!(
-            "recreate in place with `{}`{} (with {}) and reinstall {} requirement{}{}",
-            spec.python.display(),
-            spec.version
-                .map(|v| format!(" (Python {v})"))
-                .unwrap_or_default(),
-            match &spec.uv {
-                Some(uv) => format!("`{}`", uv.display()),
-                None => "`python -m venv` and pip".into(),
-            },
-            spec.requirements.len(),
-            if spec.requirements.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
-            if spec.requirements.is_empty() {
-                ""
-            } else {
-                ":"
-            }
-        ),
+        Action::Recreate(spec) => {
+            let count = spec.requirements.len();
+            format!(
+                "recreate in place with `{}`{} (made with {}{}, installed with {}) and reinstall \
+                 {count} requirement{}{}",
+                spec.python.display(),
+                spec.version
+                    .map(|v| format!(" (Python {v})"))
+                    .unwrap_or_default(),
+                spec.create
+                    .as_ref()
+                    .map(Creation::shown)
+                    .unwrap_or_else(|| "`python -m venv`".into()),
+                if spec.copies { " --copies" } else { "" },
+                match &spec.installer {
+                    Some(Installer::Uv { uv }) => format!("`{}`", uv.display()),
+                    _ => "pip".into(),
+                },
+                if count == 1 { "" } else { "s" },
+                if count == 0 { "" } else { ":" }
+            )
+        }
     }
 }
 
@@ -128,8 +129,17 @@ fn print_recreate(spec: &RecreateSpec, printer: &Printer) {
     for req in &spec.requirements {
         printer.out(&format!("        {req}"));
     }
-    if spec.with_pip {
-        printer.out("      the old venv had pip: the new one gets pip too");
+    if !spec.seeds.is_empty() {
+        let seeds: Vec<String> = spec
+            .seeds
+            .iter()
+            .map(|s| match &s.new {
+                Some(v) if *v == s.old => format!("{} {v}", s.name),
+                Some(v) => format!("{} {} -> {v}", s.name, s.old),
+                None => format!("{} {} (not installed)", s.name, s.old),
+            })
+            .collect();
+        printer.out(&format!("      seed packages: {}", seeds.join(", ")));
     }
     for compiled in &spec.compiled {
         printer.out(&format!(
@@ -155,13 +165,58 @@ fn print_recreate(spec: &RecreateSpec, printer: &Printer) {
     if spec.system_site_packages {
         printer.out("      system site-packages kept visible");
     }
-    for path in &spec.carry_over {
-        printer.out(&format!("      carried over: {}", path.display()));
+    for carried in &spec.carry_over {
+        if carried.to == carried.from {
+            printer.out(&format!("      carried over: {}", carried.from.display()));
+        } else {
+            printer.out(&format!(
+                "      carried over: {} -> {}{}",
+                carried.from.display(),
+                carried.to.display(),
+                if carried.rewrite.is_some() {
+                    " (paths into the old lib dir rewritten)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    if !spec.activators.is_empty() {
+        printer.out(&format!(
+            "      activators kept: {}",
+            spec.activators.join(", ")
+        ));
     }
     for dir in &spec.find_links {
         printer.out(&format!("      wheels also from: {}", dir.display()));
     }
     if spec.offline {
         printer.out("      offline: no index is contacted");
+    }
+    for (n, candidate) in spec.candidates.iter().enumerate() {
+        let version = candidate
+            .version
+            .map(|v| format!("Python {v}"))
+            .unwrap_or_else(|| candidate.python.display().to_string());
+        printer.out(&format!(
+            "      {} {version}: {}{}",
+            printer.paint(Style::Dim, "dry run:"),
+            candidate.summary(),
+            if n == 0 { " (chosen)" } else { "" }
+        ));
+    }
+    for warning in &spec.warnings {
+        printer.out(&format!(
+            "      {} {warning}",
+            printer.paint(Style::Yellow, "warning:")
+        ));
+    }
+    if spec.differences.is_empty() {
+        printer.out("      differences from the old venv: none besides the rebuild");
+    } else {
+        printer.out("      differences from the old venv:");
+        for difference in &spec.differences {
+            printer.out(&format!("        - {difference}"));
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use venvfix::execute::recreate::BuildEvent;
 use venvfix::scan::ScanProgress;
 
 use super::printer::Printer;
@@ -53,9 +54,10 @@ pub fn batch_bar(printer: &Printer, len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-/// Installer output while a venv is recreated: on a terminal, a spinner showing the current
-/// line (the batch's own bar when there is one, so no two bars fight over the last lines of the
-/// screen); otherwise each line, dimmed; nothing with `-q`.
+/// A recreate's progress: on a terminal, one line showing the current step or installer line
+/// (the package being installed; the batch's own bar when there is one, so no two bars fight
+/// over the last lines of the screen); otherwise the steps only, one line each (the installers'
+/// output is in the log the error names); nothing with `-q`.
 pub struct InstallProgress {
     bar: Option<ProgressBar>,
     /// Whether `bar` is this progress's own spinner (cleared at the end) or the batch's bar.
@@ -88,14 +90,17 @@ impl InstallProgress {
         }
     }
 
-    /// One line from the installer (called from the recreate hook).
-    pub fn line(&self, line: &str) {
-        match &self.bar {
+    /// What the build reports (called from the recreate hook).
+    pub fn event(&self, event: BuildEvent<'_>) {
+        match (&self.bar, event) {
             // Installer output may carry colour codes and carriage returns of its own.
-            Some(bar) => bar.set_message(venvfix::shell::escape(line.trim()).into_owned()),
-            None => self
+            (Some(bar), BuildEvent::Step(line) | BuildEvent::Output(line)) => {
+                bar.set_message(venvfix::shell::escape(line.trim()).into_owned())
+            }
+            (None, BuildEvent::Step(line)) => self
                 .printer
                 .status(&self.printer.paint_err(super::printer::Style::Dim, line)),
+            (None, BuildEvent::Output(_)) => {}
         }
     }
 

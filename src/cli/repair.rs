@@ -12,12 +12,12 @@ use rayon::prelude::*;
 use venvfix::ExitCode;
 use venvfix::check::{add_interrupted, find_venvs};
 use venvfix::diagnose::{Diagnosis, Severity, Status, diagnose};
+use venvfix::execute::recreate::{self, BuildEvent};
 use venvfix::execute::{self, ExecError, ExecOptions};
 use venvfix::inventory::{Inventory, InventoryOptions};
 use venvfix::plan::{
     Action, Allowed, Plan, PlanRequest, PythonRequest, RecreateSpec, Strategy, plan,
 };
-use venvfix::recreate;
 use venvfix::report::{ErrorDetail, RepairEntry, RepairReport, shown};
 use venvfix::scan::ScanOptions;
 use venvfix::settings::Settings;
@@ -112,6 +112,7 @@ pub fn run(args: &RepairArgs, settings: &Settings, printer: &Printer) -> ExitCod
         python,
         find_links: args.find_links.clone(),
         offline: args.offline,
+        tools: venvfix::plan::recreate::Tools::find(),
     };
     // A venv another venvfix is changing is not planned: it fails with the lock's message.
     let mut items: Vec<Item> = venvs
@@ -609,8 +610,14 @@ fn ask_recreate(item: &mut Item, printer: &Printer) -> Option<bool> {
     let mut choices: Vec<String> = targets
         .iter()
         .map(|t| {
+            let dry_run = spec
+                .candidates
+                .iter()
+                .find(|c| c.python == t.path)
+                .map(|c| format!("{}; ", c.summary()))
+                .unwrap_or_default();
             format!(
-                "Recreate with Python {} ({count} distribution{} will be reinstalled; `{}`)",
+                "Recreate with Python {} ({count} distribution{} will be reinstalled: {dry_run}`{}`)",
                 t.version,
                 if count == 1 { "" } else { "s" },
                 t.path.display()
@@ -646,6 +653,7 @@ fn ask_recreate(item: &mut Item, printer: &Printer) -> Option<bool> {
             python: Some(PythonRequest::Path(target.path.clone())),
             find_links: spec.find_links.clone(),
             offline: spec.offline,
+            tools: venvfix::plan::recreate::Tools::find(),
         };
         let diagnosis = item.diagnosis.as_ref()?;
         let inventory = Inventory::discover(&InventoryOptions::from_env());
@@ -820,6 +828,22 @@ fn apply_all(
     code
 }
 
+/// Where the full installer output of a recreate of `venv` goes: the state dir's `logs/`.
+fn install_log(options: &ExecOptions, venv: &Path) -> PathBuf {
+    let name = venv
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "venv".into());
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    options.state_dir.join("logs").join(format!(
+        "recreate-{name}-{stamp}-{}.log",
+        std::process::id()
+    ))
+}
+
 /// How applying one plan ended badly: `refused` when nothing was changed (locked, stale plan,
 /// state dir unusable: exit 2), else not done and rolled back (exit 1).
 struct ApplyFailure {
@@ -842,13 +866,14 @@ fn apply_plan(
     // Only a recreate runs an installer worth a spinner; a relink takes milliseconds.
     let progress =
         (plan.strategy == Strategy::Recreate).then(|| InstallProgress::new(printer, bar));
-    let show = |line: &str| {
+    let show = |event: BuildEvent<'_>| {
         if let Some(progress) = &progress {
-            progress.line(line);
+            progress.event(event);
         }
     };
     let hook = |spec: &RecreateSpec, root: &Path, original: &Path| {
-        recreate::build(spec, root, original, &show).map_err(|e| e.to_string())
+        let log = install_log(options, root);
+        recreate::build(spec, root, original, &log, &show).map_err(|e| e.to_string())
     };
     let result = execute::apply_with(plan, inventory, options, Some(&hook));
     if let Some(progress) = &progress {

@@ -16,6 +16,7 @@
 pub mod backup;
 pub mod journal;
 pub mod lock;
+pub mod recreate;
 pub mod state;
 pub mod verify;
 
@@ -232,7 +233,7 @@ impl ExecOptions {
 /// Builds the new venv for [`Action::Recreate`] in the (empty) venv root it is given (the first
 /// path); the original is already moved aside, at the second path, read-only for the hook (it
 /// carries user files over from there). `Err` is a message for the user; the original comes
-/// back. [`crate::recreate::build`] is the hook venvfix uses.
+/// back. [`recreate::build`] is the hook venvfix uses.
 pub type RecreateHook<'a> = &'a dyn Fn(&RecreateSpec, &Path, &Path) -> Result<(), String>;
 
 /// A plan applied and verified.
@@ -372,6 +373,10 @@ pub fn apply_with(
                 why: "recreating a venv is not available in this build".into(),
             });
         };
+        // A package installed (or a file added) since planning would be left out: refuse.
+        if let Some(what) = spec.stale(&venv) {
+            return Err(ExecError::Stale { venv, what });
+        }
         let backup = Backup::prepare_whole(&venv, &state.backups_dir(), "repair")?;
         let mut journal = Journal::new(
             JournalState::Applying,
