@@ -440,3 +440,59 @@ fn config_sets_defaults_and_flags_win() {
         "find-links from the config: {by_flag:#}"
     );
 }
+
+#[test]
+fn the_demo_script_checks_plans_repairs_and_undoes_a_real_venv() {
+    let env = TestEnv::new();
+    let out = Command::new("sh")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo.sh"))
+        .env("VENVFIX", env!("CARGO_BIN_EXE_venvfix"))
+        .env("TMPDIR", env.root())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let all = format!("{stdout}\n{stderr}");
+    for step in [
+        "[interpreter-missing]",
+        "plan: relink to Python",
+        "dry run: nothing was changed",
+        "repaired ",
+        "works again: ",
+        "restored from",
+    ] {
+        assert!(all.contains(step), "{step} missing:\n{all}");
+    }
+    // The demo cleans up after itself.
+    let left: Vec<_> = fs::read_dir(env.root())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("venvfix-demo"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn check_with_no_venvs_says_what_it_searched() {
+    let env = TestEnv::new();
+    fs::create_dir_all(env.path("home/src/app")).unwrap();
+    let out = env
+        .venvfix()
+        .args(["check", "home", "--known"])
+        .env("HOME", env.path("home"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = stderr_of(&out);
+    assert!(err.contains("0 venvs checked"), "{err}");
+    assert!(
+        err.contains("no venv found in `home` (3 directories)"),
+        "{err}"
+    );
+    assert!(err.contains("none of the well-known homes"), "{err}");
+    // A path that does not exist is an error, without a summary of nothing.
+    let out = env.venvfix().args(["check", "projects"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr_of(&out).contains("venvs checked"), "{}", stderr_of(&out));
+}

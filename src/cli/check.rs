@@ -12,7 +12,7 @@ use venvfix::scan::{ScanOptions, known_homes, venv_marker};
 use venvfix::settings::Settings;
 
 use super::args::CheckArgs;
-use super::printer::{Printer, Style};
+use super::printer::{Printer, Style, count};
 use super::progress::ScanSpinner;
 
 pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode {
@@ -27,7 +27,11 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
     };
     let started = std::time::Instant::now();
     let spinner = ScanSpinner::new(printer);
-    let (venvs, scan_errors) = find_venvs(&paths, &options, &|p| spinner.update(p));
+    let dirs = std::sync::atomic::AtomicU64::new(0);
+    let (venvs, scan_errors) = find_venvs(&paths, &options, &|p| {
+        dirs.fetch_max(p.dirs_visited, std::sync::atomic::Ordering::Relaxed);
+        spinner.update(p)
+    });
     spinner.finish();
     printer.detail(&format!(
         "scan: {} venvs in {:.0?}",
@@ -64,15 +68,34 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
             .errors
             .splice(0..0, path_errors.iter().map(ErrorReport::from));
         printer.json(&report);
-    } else {
+    } else if !paths.is_empty() || path_errors.is_empty() {
+        // Nothing was searched when every named path was unusable: the errors say it all.
         print_text(&outcome, printer);
     }
     for error in &outcome.errors {
         warn_unchecked(error, printer);
     }
     if venvs.is_empty() && path_errors.is_empty() && !args.json {
-        let shown: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
-        printer.status(&format!("no venv found in {}", shown.join(", ")));
+        // What was searched is the verdict when nothing was found: a first run on a machine
+        // without venvs must still say what it looked at.
+        let dirs = dirs.into_inner();
+        let mut said = if paths.is_empty() {
+            "no venv found".to_string()
+        } else {
+            let shown: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
+            format!(
+                "no venv found in {} ({})",
+                shown.join(", "),
+                count(dirs as usize, "directory", "directories")
+            )
+        };
+        if args.known && known_homes().is_empty() {
+            said.push_str(
+                "; none of the well-known homes of venvs (virtualenvwrapper, pipx, poetry, hatch, \
+                 uv tools, pyenv-virtualenv) exists here",
+            );
+        }
+        printer.status(&said);
     }
     let (_, _, broken) = outcome.summary();
     if broken > 0 {
@@ -187,8 +210,17 @@ fn enclosing_venv(file: &Path) -> Option<PathBuf> {
 }
 
 /// Readable for one venv and for a tree of hundreds: venvs with a problem in full, healthy ones
-/// counted (listed with `-v`, or when only one venv was checked); with `-q`, broken ones only.
+/// counted (listed with `-v`, or when only one venv was checked). With `-q`, only what a script
+/// acts on: the path of each broken venv, one a line, and nothing else.
 fn print_text(outcome: &CheckOutcome, printer: &Printer) {
+    if printer.quiet() {
+        for diagnosis in &outcome.diagnoses {
+            if diagnosis.status() == Status::Broken {
+                printer.out(&diagnosis.venv.root.display().to_string());
+            }
+        }
+        return;
+    }
     let list_healthy = printer.verbose() || outcome.diagnoses.len() == 1;
     for diagnosis in &outcome.diagnoses {
         let shown = match diagnosis.status() {
@@ -202,14 +234,14 @@ fn print_text(outcome: &CheckOutcome, printer: &Printer) {
     }
     let (ok, warning, broken) = outcome.summary();
     let total = ok + warning + broken;
-    let noun = if total == 1 { "venv" } else { "venvs" };
     let unlisted = if ok > 0 && !list_healthy {
         " (healthy venvs are listed with -v)"
     } else {
         ""
     };
     printer.status(&format!(
-        "{total} {noun} checked: {ok} ok, {warning} with warnings, {broken} broken{unlisted}"
+        "{} checked: {ok} ok, {warning} with warnings, {broken} broken{unlisted}",
+        count(total, "venv", "venvs")
     ));
     if broken > 0 && !printer.quiet() {
         printer.hint("`venvfix repair PATH --dry-run` shows the fix without changing anything");

@@ -167,6 +167,11 @@ impl Printer {
     }
 }
 
+/// `1 venv`, `3 venvs`, `0 venvs`: a count with its noun agreeing.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `line` with every control character escaped (`ls -b`), except the colour codes [`paint`]
 /// writes when `color` is on for the stream.
 pub fn escape_line(line: &str, color: bool) -> std::borrow::Cow<'_, str> {
