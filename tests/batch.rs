@@ -197,8 +197,17 @@ fn a_projects_tree_is_checked_planned_repaired_and_repaired_again_as_a_no_op() {
     // Only what a script acts on: one broken venv path a line, nothing on stderr.
     let broken: Vec<&str> = stdout.lines().collect();
     assert_eq!(broken.len(), 6, "{stdout}");
-    assert!(broken.iter().all(|l| Path::new(l).join("pyvenv.cfg").exists() || Path::new(l).is_dir()), "{stdout}");
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        broken
+            .iter()
+            .all(|l| Path::new(l).join("pyvenv.cfg").exists() || Path::new(l).is_dir()),
+        "{stdout}"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = run(&env, &["check", "-v"], &[projects], 1);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&key(&tree.healthy[1])));
 

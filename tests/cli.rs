@@ -7,6 +7,7 @@
 mod support;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -494,5 +495,117 @@ fn check_with_no_venvs_says_what_it_searched() {
     // A path that does not exist is an error, without a summary of nothing.
     let out = env.venvfix().args(["check", "projects"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(!stderr_of(&out).contains("venvs checked"), "{}", stderr_of(&out));
+    assert!(
+        !stderr_of(&out).contains("venvs checked"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+/// `repair --dry-run --json --python VALUE VENV` with extra environment: (exit code, the first
+/// entry's target path or the stderr).
+fn plan_with_python(
+    env: &TestEnv,
+    venv: &Path,
+    value: &str,
+    vars: &[(&str, &std::ffi::OsStr)],
+) -> (Option<i32>, String) {
+    let mut cmd = env.venvfix();
+    cmd.args(["repair", "--dry-run", "--json", "--python", value])
+        .arg(venv);
+    for (key, val) in vars {
+        cmd.env(key, val);
+    }
+    let out = cmd.output().unwrap();
+    let target = serde_json::from_slice::<Value>(&out.stdout)
+        .ok()
+        .and_then(|doc| doc["venvs"][0]["target"]["path"].as_str().map(String::from));
+    (out.status.code(), target.unwrap_or_else(|| stderr_of(&out)))
+}
+
+#[test]
+fn python_flag_takes_versions_paths_commands_and_pyenv_shims() {
+    let env = TestEnv::new();
+    let python = python3();
+    env.add_python(&python);
+    let venv = env.path("proj/.venv");
+    broken_venv_at(&env, &venv);
+    let exe = python.exe.to_str().unwrap().to_string();
+    let bin = python.bin_dir().as_os_str().to_owned();
+
+    // `3`, `X.Y`, `X.Y.Z` and the path itself.
+    for value in [
+        "3",
+        python.minor.as_str(),
+        python.version.as_str(),
+        exe.as_str(),
+    ] {
+        assert_eq!(
+            plan_with_python(&env, &venv, value, &[]),
+            (Some(0), exe.clone()),
+            "{value}"
+        );
+    }
+    // A command name, looked up on PATH.
+    let command = format!("python{}", python.minor);
+    assert_eq!(
+        plan_with_python(&env, &venv, &command, &[("PATH", &bin)]),
+        (Some(0), exe.clone())
+    );
+
+    // A pyenv shim is followed to the version pyenv would run, read from its version files.
+    let pyenv = env.path("pyenv");
+    let pinned = env.copy_prefix(&python, "pyenv/versions/9.9.9-mine");
+    let shim = pyenv.join("shims").join(&command);
+    fs::create_dir_all(shim.parent().unwrap()).unwrap();
+    fs::write(&shim, "#!/bin/sh\necho a shim is never run >&2; exit 1\n").unwrap();
+    fs::set_permissions(&shim, fs::Permissions::from_mode(0o755)).unwrap();
+    let shims = pyenv.join("shims").into_os_string();
+    let (code, target) = plan_with_python(
+        &env,
+        &venv,
+        &command,
+        &[
+            ("PATH", &shims),
+            ("PYENV_ROOT", pyenv.as_os_str()),
+            ("PYENV_VERSION", std::ffi::OsStr::new("9.9.9-mine")),
+        ],
+    );
+    assert_eq!(code, Some(0), "{target}");
+    assert_eq!(Path::new(&target), fs::canonicalize(&pinned.exe).unwrap());
+
+    // Errors that say what is there instead.
+    let (code, err) = plan_with_python(&env, &venv, "/nonexistent/python3", &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("`/nonexistent/python3` does not exist"),
+        "{err}"
+    );
+    let absent = format!("{}.99", python.minor);
+    let (code, err) = plan_with_python(&env, &venv, &absent, &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains(&format!(
+            "the installed {} is {} (`{exe}`)",
+            python.minor, python.version
+        )),
+        "{err}"
+    );
+    let (code, err) = plan_with_python(&env, &venv, "python-none", &[("PATH", &bin)]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no command `python-none` on PATH"), "{err}");
+}
+
+#[test]
+fn an_empty_python_search_path_is_named_in_the_error_it_causes() {
+    let env = TestEnv::new();
+    let venv = env.path("proj/.venv");
+    broken_venv_at(&env, &venv);
+    // No Python registered: the harness sets VENVFIX_PYTHON_SEARCH_PATH to "".
+    let (code, err) = plan_with_python(&env, &venv, "3", &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("`VENVFIX_PYTHON_SEARCH_PATH` is set but empty"),
+        "{err}"
+    );
 }

@@ -7,6 +7,7 @@ pub mod generate;
 pub mod plan_view;
 pub mod printer;
 pub mod progress;
+pub mod python_arg;
 pub mod pythons;
 pub mod repair;
 pub mod undo;

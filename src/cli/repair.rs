@@ -28,6 +28,7 @@ use super::check::{Paths, print_diagnosis, resolve_paths, warn_unchecked};
 use super::plan_view::{print_plan, with_python};
 use super::printer::{Printer, Style};
 use super::progress::{InstallProgress, ScanSpinner, batch_bar};
+use super::python_arg;
 
 /// One venv on its way through the command.
 struct Item {
@@ -97,12 +98,16 @@ pub fn run(args: &RepairArgs, settings: &Settings, printer: &Printer) -> ExitCod
     // Discovered once for the whole batch: every venv is diagnosed and planned against it, and
     // the executor and the prompt reuse it (each distinct interpreter is probed once, cached).
     let mut inventory = Inventory::discover(&InventoryOptions::from_env());
-    let python = args.python.as_deref().map(PythonRequest::parse);
-    if let Some(python) = &python
-        && !ensure_python(python, &mut inventory, printer)
-    {
-        return ExitCode::Error;
-    }
+    let python = match args.python.as_deref() {
+        None => None,
+        Some(text) => match python_arg::resolve(text, &mut inventory) {
+            Ok(request) => Some(request),
+            Err(e) => {
+                printer.error(&e.message, Some(&e.hint));
+                return ExitCode::Error;
+            }
+        },
+    };
     let request = PlanRequest {
         allowed: match args.strategy.unwrap_or(StrategyChoice::Auto) {
             StrategyChoice::Auto => Allowed::Auto,
@@ -227,55 +232,6 @@ fn on_interrupt(phase: Interrupt) {
     );
     // SAFETY: the handlers only call async-signal-safe functions.
     let _ = unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, &action) };
-}
-
-/// Make sure `--python` names an installed Python. A path the user names explicitly is looked
-/// up with the discovery rules even outside the usual places (never inside a venv, never a
-/// script); anything else is a usage error naming what was found instead.
-fn ensure_python(python: &PythonRequest, inventory: &mut Inventory, printer: &Printer) -> bool {
-    if inventory.pythons.iter().any(|i| python.accepts(i)) {
-        return true;
-    }
-    if let PythonRequest::Path(path) = python
-        && let Some(dir) = std::path::absolute(path)
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-    {
-        let options = InventoryOptions {
-            search_path: Some(vec![dir]),
-            ..InventoryOptions::from_env()
-        };
-        let found = Inventory::discover(&options);
-        for installation in found.pythons {
-            if !inventory
-                .pythons
-                .iter()
-                .any(|i| i.path == installation.path)
-            {
-                inventory.pythons.push(installation);
-            }
-        }
-        if inventory.pythons.iter().any(|i| python.accepts(i)) {
-            return true;
-        }
-    }
-    let (what, hint) = match python {
-        PythonRequest::Path(path) => (
-            format!(
-                "`--python {}` is not a Python installation (not an executable interpreter \
-                 outside a venv)",
-                path.display()
-            ),
-            "give the interpreter of an installation, e.g. `~/python-3.8.11/bin/python3.8`",
-        ),
-        PythonRequest::Version(version) => (
-            format!("no installed Python {version} was found"),
-            "`venvfix pythons` lists the Pythons venvfix found; name another by its path with \
-             `--python PATH`",
-        ),
-    };
-    printer.error(&what, Some(hint));
-    false
 }
 
 /// Roll back what an interrupted run left, before planning anything (DESIGN.md rule 5).
