@@ -137,12 +137,13 @@ pub fn resolve(
 }
 
 /// The output line says the project or version does not exist (rather than has no wheel).
+/// uv says which; pip with `--only-binary` cannot tell (`from versions: none` either way), so
+/// its failures count as needing a build.
 fn is_not_found(line: &str) -> bool {
     line.contains("there is no version of")
         || line.contains("there are no versions of")
         || line.contains("was not found in")
         || line.contains("not found in the package registry")
-        || line.contains("(from versions: none)") && !line.contains("only-binary")
 }
 
 /// `numpy==2.0.2` / `numpy` → `numpy` (normalised).

@@ -616,3 +616,382 @@ fn files_no_distribution_owns_are_carried_over_to_the_new_minor() {
     assert_eq!(fs::read(new_site.join(&odd)).unwrap(), b"site\n");
     assert!(!b.venv.join("lib/python3.12").exists());
 }
+
+/// A Python 3.9 venv with `fakenum==2.0.2` (wheels for CPython 3.9 to 3.12 only).
+fn fakenum_venv(env: &TestEnv) -> PathBuf {
+    let py39 = pyenv_python("3.9").expect("pyenv 3.9");
+    let base = env.copy_prefix(&py39, "base39");
+    let venv = env.path("venv39");
+    make_venv(&base.prefix.join("bin/python3"), &venv, &[]);
+    install(&venv, &["fakenum==2.0.2", "tinyjson==1.0.0"]);
+    fs::remove_dir_all(&base.prefix).unwrap();
+    venv
+}
+
+/// Issue 11.3: the Python is chosen by the installer's dry run, not as "the newest installed":
+/// with 3.12 and 3.13 installed, a pin without a cp313 wheel makes 3.12 the choice, and the
+/// plan says why per candidate; with uv as with pip.
+#[test]
+#[cfg_attr(
+    not(all(pyenv_3_9, pyenv_3_12, pyenv_3_13)),
+    ignore = "needs pyenv 3.9, 3.12 and 3.13 (~/.pyenv/versions)"
+)]
+fn the_python_is_the_newest_on_which_every_pin_installs_from_a_wheel() {
+    let env = TestEnv::new();
+    let py312 = pyenv_python("3.12").unwrap();
+    let py313 = pyenv_python("3.13").unwrap();
+    env.add_python(&py312).add_python(&py313);
+    let venv = fakenum_venv(&env);
+    for uv in [true, false] {
+        let out = repair(&env, &venv, uv).arg("--dry-run").output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        for expected in [
+            format!("recreate with Python {}", py312.version),
+            "the newest installed Python on which every pin installs from a wheel".to_string(),
+            format!(
+                "dry run: Python {}: all 2 from wheels (chosen)",
+                py312.version
+            ),
+            format!(
+                "dry run: Python {}: fakenum==2.0.2 needs a build",
+                py313.version
+            ),
+        ] {
+            assert!(
+                stdout.contains(&expected),
+                "uv={uv}: {expected:?} missing:\n{stdout}"
+            );
+        }
+    }
+    let out = repair(&env, &venv, true).arg("--yes").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let version = run_python(&venv, "import sys, fakenum; print(sys.version.split()[0])");
+    assert_eq!(version.trim(), py312.version);
+}
+
+/// With no candidate on which every pin installs from a wheel, the plan says so and `--yes`
+/// takes the one needing the fewest builds, naming them.
+#[test]
+#[cfg_attr(
+    not(all(pyenv_3_9, pyenv_3_13)),
+    ignore = "needs pyenv 3.9 and 3.13 (~/.pyenv/versions)"
+)]
+fn with_no_python_taking_every_pin_from_wheels_the_plan_says_so() {
+    let env = TestEnv::new();
+    let py313 = pyenv_python("3.13").unwrap();
+    env.add_python(&py313);
+    let venv = fakenum_venv(&env);
+    let before = snapshot(&venv);
+    let out = repair(&env, &venv, true).arg("--yes").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains(
+            "none of the 1 installed candidates installs every pin from wheels; this one needs \
+             the fewest builds: fakenum==2.0.2 needs a build"
+        ),
+        "{stdout}\n{stderr}"
+    );
+    // Offline, with no source either, the install fails and the venv is put back.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("fakenum"), "{stderr}");
+    assert!(stderr.contains("full installer log: `"), "{stderr}");
+    assert_same_tree(&before, &snapshot(&venv));
+}
+
+/// virtualenv's embedded seed wheels (pip, setuptools): a wheelhouse for the seeds, offline.
+fn seed_wheels() -> PathBuf {
+    let lib = tools_dir().join("lib");
+    let python = fs::read_dir(&lib)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("python")
+        })
+        .unwrap();
+    python.join("site-packages/virtualenv/seed/wheels/embed")
+}
+
+/// The `name-version` of each seed package in `venv`'s site-packages.
+fn seeds_of(venv: &Path, minor: &str) -> Vec<String> {
+    let site = venv.join(format!("lib/python{minor}/site-packages"));
+    let mut out: Vec<String> = fs::read_dir(site)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".dist-info").map(str::to_string))
+        .filter(|n| {
+            n.starts_with("pip-") || n.starts_with("setuptools-") || n.starts_with("wheel-")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Issue 11.2: a virtualenv venv is recreated with virtualenv: its activators
+/// (`activate.nu`, `activate_this.py`), prompt and seed packages at their
+/// versions are kept; without virtualenv or uv, `python -m venv` makes it, the plan says what
+/// changes, and the old activators are copied over.
+#[test]
+fn a_virtualenv_venv_keeps_its_shape_and_seeds() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    for with_virtualenv in [true, false] {
+        let base = env.copy_prefix(&py, "vbase");
+        let venv = env.path("vvenv");
+        make_virtualenv(&base.prefix.join("bin/python3"), &venv, &["--prompt", "vv"]);
+        install(&venv, &["tinyjson==1.0.0"]);
+        let seeds = seeds_of(&venv, &py.minor);
+        assert!(seeds.iter().any(|s| s.starts_with("pip-")), "{seeds:?}");
+        fs::remove_dir_all(&base.prefix).unwrap();
+        let mut cmd = repair(&env, &venv, with_virtualenv);
+        cmd.arg("--find-links")
+            .arg(seed_wheels())
+            .env(
+                "VIRTUALENV_OVERRIDE_APP_DATA",
+                tools_dir().join("virtualenv-data"),
+            )
+            .args(["--yes", "--strategy", "recreate", "--python"])
+            .arg(&py.exe);
+        if with_virtualenv {
+            cmd.env("VENVFIX_VIRTUALENV", tools().virtualenv);
+        } else {
+            cmd.env("VENVFIX_VIRTUALENV", "none");
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        let cfg = fs::read_to_string(venv.join("pyvenv.cfg")).unwrap();
+        assert!(cfg.contains("vv"), "{cfg}");
+        for activator in [
+            "activate",
+            "activate.nu",
+            "activate.fish",
+            "activate_this.py",
+        ] {
+            assert!(
+                venv.join("bin").join(activator).is_file(),
+                "virtualenv={with_virtualenv}: bin/{activator} lost\n{stdout}"
+            );
+        }
+        assert_eq!(seeds_of(&venv, &py.minor), seeds, "{stdout}");
+        run_python(&venv, "import pip, tinyjson");
+        if with_virtualenv {
+            assert!(cfg.contains("virtualenv = "), "{cfg}");
+        } else {
+            assert!(
+                stdout.contains("made with `python -m venv` instead of virtualenv"),
+                "{stdout}"
+            );
+        }
+        fs::remove_dir_all(&venv).unwrap();
+    }
+}
+
+/// Issue 11.2: a `--copies` venv stays a `--copies` venv (uv cannot make copies: `python -m
+/// venv --copies` makes it, uv installs into it).
+#[test]
+fn a_copies_venv_is_recreated_with_copies() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let base = env.copy_prefix(&py, "cbase");
+    let venv = env.path("cvenv");
+    make_venv(&base.prefix.join("bin/python3"), &venv, &["--copies"]);
+    install(&venv, &["tinyjson==1.0.0"]);
+    fs::remove_dir_all(&base.prefix).unwrap();
+    let out = repair(&env, &venv, true)
+        .args(["--yes", "--strategy", "recreate", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("made with `python -m venv` --copies"),
+        "{stdout}"
+    );
+    let meta = fs::symlink_metadata(venv.join("bin/python")).unwrap();
+    assert!(meta.is_file(), "bin/python is not a copy: {meta:?}");
+    run_python(&venv, "import tinyjson");
+}
+
+/// Issue 11.4: an editable whose source directory is gone is refused at plan time, with the
+/// reason, before anything is touched.
+#[test]
+fn an_editable_whose_source_is_gone_is_refused_at_plan_time() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let b = broken_venv(&env, &py);
+    fs::remove_dir_all(&b.project).unwrap();
+    let before = snapshot(&b.venv);
+    let out = repair(&env, &b.venv, true)
+        .args(["--yes", "--strategy", "recreate"])
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains(&format!(
+            "the editable `tinyedit` was installed from `{}`, which is gone",
+            b.project.display()
+        )),
+        "{all}"
+    );
+    assert_same_tree(&before, &snapshot(&b.venv));
+}
+
+/// Issue 11.4: a Python 2.7 venv is planned with a creator that makes Python 2 venvs
+/// (virtualenv before 20.22, run by uv), or refused with the reason; moving a venv to another
+/// major version is warned about.
+#[test]
+fn python_2_venvs_get_a_creator_that_supports_them_and_major_changes_are_warned() {
+    use venvfix::diagnose::diagnose;
+    use venvfix::inventory::{Installation, Inventory, Source};
+    use venvfix::plan::recreate::{Creation, Tools};
+    use venvfix::plan::{Action, Allowed, PlanRequest, PythonRequest, Strategy, plan};
+    use venvfix::venv::Venv;
+
+    let env = TestEnv::new();
+    let fake = |version: &str| {
+        let exe = env.write(format!("py-{version}/bin/python"), "");
+        Installation {
+            path: exe.clone(),
+            aliases: Vec::new(),
+            version: version.parse().unwrap(),
+            implementation: "cpython".into(),
+            prefix: exe.parent().unwrap().parent().unwrap().to_path_buf(),
+            source: Source::Prefix,
+            os_managed: false,
+        }
+    };
+    let inventory = Inventory {
+        pythons: vec![fake("2.7.18"), fake("3.10.13")],
+        failures: Vec::new(),
+    };
+    let make = |name: &str, minor: &str| {
+        let venv = env.path(name);
+        env.write(
+            format!("{name}/pyvenv.cfg"),
+            format!("home = /gone/bin\nversion = {minor}.1\nvirtualenv = 20.21.0\n"),
+        );
+        env.write(
+            format!("{name}/lib/python{minor}/site-packages/six-1.16.0.dist-info/METADATA"),
+            "Name: six\nVersion: 1.16.0\n",
+        );
+        fs::create_dir_all(venv.join("bin")).unwrap();
+        std::os::unix::fs::symlink("/gone/bin/python", venv.join("bin/python")).unwrap();
+        diagnose(Venv::inspect(&venv).unwrap(), &inventory)
+    };
+    let request = |python: &str, tools: Tools| PlanRequest {
+        allowed: Allowed::Recreate,
+        python: Some(PythonRequest::parse(python)),
+        tools,
+        ..PlanRequest::default()
+    };
+    let py2 = make("venv27", "2.7");
+    let uv = Tools {
+        uv: Some("/opt/uv/bin/uv".into()),
+        virtualenv: Some("/usr/bin/virtualenv".into()),
+    };
+    let p = plan(&py2, &inventory, &request("2.7", uv.clone())).unwrap();
+    assert_eq!(p.strategy, Strategy::Recreate, "{}", p.reason);
+    let Action::Recreate(spec) = &p.actions[0] else {
+        panic!("{:?}", p.actions)
+    };
+    assert_eq!(
+        spec.create,
+        Some(Creation::Virtualenv {
+            program: "/opt/uv/bin/uv".into(),
+            args: ["tool", "run", "--from", "virtualenv<20.22", "virtualenv"]
+                .map(String::from)
+                .to_vec(),
+        })
+    );
+    let none = Tools::default();
+    let p = plan(&py2, &inventory, &request("2.7", none)).unwrap();
+    assert_eq!(p.strategy, Strategy::None);
+    assert!(
+        p.reason
+            .contains("has no `venv` module, and only virtualenv before 20.22"),
+        "{}",
+        p.reason
+    );
+
+    // 3.10 -> 2.7 and 2.7 -> 3.10: a major change is a warning in the plan.
+    let py310 = make("venv310", "3.10");
+    for (d, to) in [(&py310, "2.7"), (&py2, "3.10")] {
+        let p = plan(d, &inventory, &request(to, uv.clone())).unwrap();
+        let Action::Recreate(spec) = &p.actions[0] else {
+            panic!("{}", p.reason)
+        };
+        assert!(
+            spec.warnings
+                .iter()
+                .any(|w| w.contains("is a major version change")),
+            "{:?}",
+            spec.warnings
+        );
+    }
+}
+
+/// Issue 11.6: a package installed between planning and applying is not left out: the
+/// recreate is refused as stale, and the venv is untouched.
+#[test]
+fn a_package_installed_after_planning_makes_the_recreate_stale() {
+    use venvfix::diagnose::diagnose;
+    use venvfix::execute::{self, ExecError, ExecOptions};
+    use venvfix::inventory::{Inventory, InventoryOptions};
+    use venvfix::plan::{Allowed, PlanRequest, PythonRequest, plan};
+    use venvfix::venv::Venv;
+
+    let env = TestEnv::new();
+    let py = python3();
+    let b = broken_venv(&env, &py);
+    let inventory = Inventory::discover(&InventoryOptions {
+        search_path: Some(vec![py.exe.parent().unwrap().to_path_buf()]),
+        ..InventoryOptions::from_env()
+    });
+    let d = diagnose(Venv::inspect(&b.venv).unwrap(), &inventory);
+    let request = PlanRequest {
+        allowed: Allowed::Recreate,
+        python: Some(PythonRequest::Path(py.exe.clone())),
+        ..PlanRequest::default()
+    };
+    let p = plan(&d, &inventory, &request).unwrap();
+    assert!(!p.actions.is_empty(), "{}", p.reason);
+    // The base is gone, so the package arrives the way a copied-in install would.
+    let site = b.venv.join(format!("lib/python{}/site-packages", py.minor));
+    let late = site.join("latecomer-1.0.dist-info");
+    fs::create_dir(&late).unwrap();
+    fs::write(late.join("METADATA"), "Name: latecomer\nVersion: 1.0\n").unwrap();
+    let before = snapshot(&b.venv);
+    let hook = |_: &venvfix::plan::RecreateSpec, _: &Path, _: &Path| -> Result<(), String> {
+        panic!("the build must not start")
+    };
+    let options = ExecOptions::new(env.state_dir());
+    match execute::apply_with(&p, &inventory, &options, Some(&hook)) {
+        Err(e @ ExecError::Stale { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("`latecomer==1.0` installed since the plan"),
+                "{text}"
+            );
+            assert!(e.changed_nothing());
+        }
+        other => panic!("expected a stale plan, got {other:?}"),
+    }
+    assert_same_tree(&before, &snapshot(&b.venv));
+}

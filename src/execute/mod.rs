@@ -439,8 +439,11 @@ pub fn apply_with(
         return Err(rollback(&venv, &backup, &journal_path, cause));
     }
     let target = plan.target.as_ref().map(|t| &t.version);
+    // A copied interpreter (relink of a `--copies` venv, or one recreated with copies) may run
+    // when it is byte-identical to the installed Python it was copied from.
     let copied_from = plan.actions.iter().find_map(|a| match a {
         Action::CopyFile { source, .. } => Some(source.as_path()),
+        Action::Recreate(spec) if spec.copies => Some(spec.python.as_path()),
         _ => None,
     });
     let verification = verify::verify(

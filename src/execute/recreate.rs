@@ -337,10 +337,12 @@ fn build_logged(
                 }
             }
             c.arg("--python").arg(&spec.python);
-            if !needs_pip {
-                c.arg("--no-seed");
-            } else {
+            // virtualenv seeds from the wheels it embeds (with its `_virtualenv` hook); the
+            // installer then puts the seeds at their old versions.
+            if needs_pip || !spec.seeds.is_empty() {
                 c.arg("--no-download");
+            } else {
+                c.arg("--no-seed");
             }
             if spec.copies {
                 c.arg("--copies");

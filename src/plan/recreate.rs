@@ -496,7 +496,7 @@ pub fn recreate_spec(
     }
     for c in &spec.compiled {
         spec.differences
-            .push(format!("{c}: reinstalled built for Python {version}"));
+            .push(format!("{c}: reinstalled for Python {version}"));
     }
     for c in &spec.carry_over {
         if c.to != c.from {

@@ -1,7 +1,10 @@
-"""Write the tiny pure-Python test wheels of the venvfix test harness into sys.argv[1].
+"""Write the tiny test wheels of the venvfix test harness into sys.argv[1].
 
 Each wheel is a zip holding a package and a `<name>-<version>.dist-info/` with METADATA, WHEEL,
-RECORD (sha256 of every file, as installers check) and, optionally, entry_points.txt.
+RECORD (sha256 of every file, as installers check) and, optionally, entry_points.txt. Most are
+pure (`py3-none-any`); `fakenum` poses as a compiled, numpy-like project: version 2.0.2 has
+wheels tagged for CPython 3.9 to 3.12 only (none for 3.13, as numpy 2.0.2), so the Python a
+recreate picks can be tested without a network or a compiler.
 Run by tests/support/mod.rs; standard library only.
 """
 import base64
@@ -11,6 +14,9 @@ import sys
 import zipfile
 
 DEST = sys.argv[1]
+
+# Tags of fakenum 2.0.2's wheels (no cp313).
+FAKENUM_TAGS = [f"cp3{m}-cp3{m}-manylinux_2_17_x86_64" for m in (9, 10, 11, 12)]
 
 # (project name, version, import package, Requires-Dist list, console scripts)
 WHEELS = [
@@ -25,7 +31,7 @@ def record_hash(data):
     return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def build(name, version, package, requires, scripts):
+def build(name, version, package, requires, scripts, tag="py3-none-any"):
     dist = name.replace("-", "_")
     info = f"{dist}-{version}.dist-info"
     files = {
@@ -39,7 +45,8 @@ def build(name, version, package, requires, scripts):
             + [f"Requires-Dist: {r}\n" for r in requires]
             + ["\n", f"# {name}\n\nThis line is the description body, not a header.\nName: not-a-header\n"]
         ),
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: venvfix-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: venvfix-tests\n"
+        f"Root-Is-Purelib: {'true' if tag == 'py3-none-any' else 'false'}\nTag: {tag}\n",
     }
     if scripts:
         files[f"{info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
@@ -49,7 +56,7 @@ def build(name, version, package, requires, scripts):
         f"{path},{record_hash(text.encode())},{len(text.encode())}\n" for path, text in files.items()
     )
     files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
-    path = os.path.join(DEST, f"{dist}-{version}-py3-none-any.whl")
+    path = os.path.join(DEST, f"{dist}-{version}-{tag}.whl")
     tmp = path + ".tmp"
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for member, text in files.items():
@@ -60,3 +67,5 @@ def build(name, version, package, requires, scripts):
 os.makedirs(DEST, exist_ok=True)
 for wheel in WHEELS:
     build(*wheel)
+for tag in FAKENUM_TAGS:
+    build("fakenum", "2.0.2", "fakenum", [], {}, tag)

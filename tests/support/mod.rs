@@ -512,7 +512,8 @@ pub fn markupsafe_version(minor: &str) -> &'static str {
 }
 
 /// The local wheel dir, created once: `tinyjson 1.0.0`, `tinydep 0.5`, `venvfix-demo 2.3.1`
-/// (requires `tinydep==0.5`, console script `venvfix-demo`), `flit_core` (the build backend of
+/// (requires `tinydep==0.5`, console script `venvfix-demo`), `fakenum 2.0.2` (wheels tagged
+/// `cp39`..`cp312` only, like numpy 2.0.2 has no `cp313` wheel), `flit_core` (the build backend of
 /// [`make_project`]'s projects, for offline editable and git installs), and the compiled
 /// `MarkupSafe` wheel for [`python3`]'s minor. `$VENVFIX_TEST_WHEELHOUSE` overrides the dir.
 pub fn wheelhouse() -> PathBuf {
@@ -522,13 +523,16 @@ pub fn wheelhouse() -> PathBuf {
             let dir = std::env::var_os("VENVFIX_TEST_WHEELHOUSE")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| shared_dir().join("wheelhouse"));
-            once_per_machine(&dir, "the wheelhouse", |dir| {
-                let tools = tools();
+            let make_wheels = |dir: &Path| {
                 run_ok(
-                    python_command(&tools.python)
+                    python_command(&tools().python)
                         .args(["-I", "-c", include_str!("make_wheels.py")])
                         .arg(dir),
                 );
+            };
+            once_per_machine(&dir, "the wheelhouse", |dir| {
+                let tools = tools();
+                make_wheels(dir);
                 let minor = python3().minor;
                 download(
                     &tools.python,
@@ -540,6 +544,14 @@ pub fn wheelhouse() -> PathBuf {
                     ],
                 );
             });
+            // A wheelhouse made before make_wheels.py grew a wheel gets the new ones (each is
+            // written beside and renamed, so this is safe to race).
+            if !dir
+                .join("fakenum-2.0.2-cp39-cp39-manylinux_2_17_x86_64.whl")
+                .exists()
+            {
+                make_wheels(&dir);
+            }
             dir
         })
         .clone()
