@@ -25,6 +25,7 @@
 //! | [`plan`] | a repair as data: strategy, target, ordered actions with before/after; [`plan::recreate`]: what a recreate rebuilds and carries over |
 //! | [`resolve`] | which Python can take a venv's pins: the installer's dry run per candidate |
 //! | [`execute`] | apply a plan safely: lock, backup, journal, atomic changes, verify, rollback, undo; [`execute::recreate`] builds a recreated venv |
+//! | [`records`] | tools' own records of a venv (pipx, uv tools, tox, pyenv-virtualenv), kept consistent with its base |
 //! | [`safe_read`] | read a venv's small files without trusting them: regular files only, never blocking, bounded |
 //! | [`scan`] | turn user paths into venv directories (recursive, pruned, never into a venv) |
 //! | [`settings`] | the user's config file (`config.toml`): defaults for flags |
@@ -49,6 +50,7 @@ pub mod exit_code;
 pub mod inventory;
 pub mod links;
 pub mod plan;
+pub mod records;
 pub mod report;
 pub mod resolve;
 pub mod safe_read;

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::diagnose::{ProblemKind, Severity};
 use crate::inventory::{Installation, Source};
+use crate::records::{self, NewBase, RecordEdit};
 use crate::version::PythonVersion;
 
 pub mod recreate;
@@ -66,6 +67,9 @@ pub enum Action {
     },
     /// Recreate the venv in place (the original is moved aside as the backup).
     Recreate(Box<RecreateSpec>),
+    /// Change fields of a tool's own record of the venv (pipx, uv tool, tox) so that it names
+    /// the new base; every other byte of the file stays.
+    Record(RecordEdit),
 }
 
 impl Action {
@@ -75,6 +79,7 @@ impl Action {
             Action::Symlink { path, .. } | Action::CopyFile { path, .. } => path.clone(),
             Action::Config { .. } => PathBuf::from("pyvenv.cfg"),
             Action::Recreate(_) => PathBuf::from("."),
+            Action::Record(edit) => edit.path.clone(),
         }
     }
 }
@@ -135,6 +140,9 @@ pub struct Plan {
     pub unresolved: Vec<Unresolved>,
     /// One sentence on why this strategy and target were chosen.
     pub reason: String,
+    /// What else the user should know: tools' records venvfix leaves as they are, why the
+    /// written path is stable.
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -229,6 +237,31 @@ pub enum PlanError {
     UnknownPython(String),
 }
 
+/// The plan for a venv its own tool rebuilds (`tox`, `nox`, from [`records::rebuilt_by`]),
+/// found in a batch rather than named: nothing is done, and the reason says how to get it
+/// repaired either way.
+pub fn left_to_tool(d: &Diagnosis, tool: &str) -> Plan {
+    let rebuild = match tool {
+        "tox" => "`tox` rebuilds it when its Python changed, `tox -r` at once",
+        "nox" => "`nox` rebuilds it on its next run without `-r`",
+        _ => "the tool rebuilds it",
+    };
+    Plan {
+        venv: d.venv.root.clone(),
+        strategy: Strategy::None,
+        target: None,
+        actions: Vec::new(),
+        alternatives: Vec::new(),
+        resolves: Vec::new(),
+        unresolved: unresolved(d, &[]),
+        reason: format!(
+            "left to {tool}, which rebuilds its envs itself ({rebuild}); name this venv by path \
+             to have venvfix repair it in place"
+        ),
+        notes: Vec::new(),
+    }
+}
+
 /// Problems a relink (or config update) resolves.
 const RELINK_FIXES: [ProblemKind; 5] = [
     ProblemKind::InterpreterMissing,
@@ -263,6 +296,7 @@ pub fn plan(
         resolves: Vec::new(),
         unresolved: Vec::new(),
         reason: String::new(),
+        notes: Vec::new(),
     };
     if d.has(ProblemKind::InterruptedRepair) {
         plan.reason = "an interrupted repair must be rolled back first: `venvfix repair` (without \
@@ -305,11 +339,19 @@ pub fn plan(
     {
         plan.target = Some(Target::from_installation(best));
         plan.actions = relink_actions(venv, best);
+        let records = records::edits(
+            &venv.root,
+            &NewBase::new(&link_target(best), &best.path, best.version),
+        );
+        plan.actions
+            .extend(records.edits.into_iter().map(Action::Record));
+        plan.notes
+            .extend(records.notes.iter().map(|n| n.message.clone()));
         let current = d.base.as_ref().map(|b| b.executable.as_path());
         plan.strategy = if plan
             .actions
             .iter()
-            .all(|a| matches!(a, Action::Config { .. }))
+            .all(|a| matches!(a, Action::Config { .. } | Action::Record(_)))
         {
             Strategy::UpdateConfig
         } else {

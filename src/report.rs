@@ -214,6 +214,8 @@ pub struct RepairEntry {
     pub error: Option<ErrorDetail>,
     /// Why this strategy and target.
     pub reason: String,
+    /// What else the plan says (tools' records left as they are, why a path is stable).
+    pub notes: Vec<String>,
     /// The problem kinds found before the repair.
     pub problems: Vec<&'static str>,
     /// Problems the plan leaves, with why.
@@ -258,6 +260,12 @@ pub struct ActionReport {
     /// Recreate only: what else it will do and knows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recreate: Option<RecreateReport>,
+    /// Record only: the tool whose record this is (`pipx`, `uv-tool`, `tox`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<&'static str>,
+    /// Record only: each field's `key`, `from` and `to`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<crate::records::FieldChange>>,
 }
 
 /// The details of a recreate action.
@@ -302,6 +310,8 @@ impl ActionReport {
             to: None,
             requirements: None,
             recreate: None,
+            tool: None,
+            changes: None,
         };
         match action {
             Action::Symlink { path, from, to } => ActionReport {
@@ -322,6 +332,13 @@ impl ActionReport {
                 key: Some(key.clone()),
                 from: from.clone(),
                 to: Some(to.clone()),
+                ..blank
+            },
+            Action::Record(edit) => ActionReport {
+                op: "record",
+                path: Some(shown(&edit.path)),
+                tool: Some(edit.tool.as_str()),
+                changes: Some(edit.changes.clone()),
                 ..blank
             },
             Action::Recreate(spec) => ActionReport {
@@ -379,6 +396,7 @@ impl RepairEntry {
             backup: None,
             error: None,
             reason: plan.reason.clone(),
+            notes: plan.notes.clone(),
             problems: d
                 .map(|d| d.problems.iter().map(|p| p.kind.id()).collect())
                 .unwrap_or_default(),
@@ -413,6 +431,7 @@ impl RepairEntry {
             backup: None,
             error: Some(error),
             reason: String::new(),
+            notes: Vec::new(),
             problems: Vec::new(),
             unresolved: Vec::new(),
             alternatives: Vec::new(),

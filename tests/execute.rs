@@ -194,6 +194,7 @@ impl Scenario {
             resolves: Vec::new(),
             unresolved: Vec::new(),
             reason: "test".into(),
+            notes: Vec::new(),
         }
     }
 }

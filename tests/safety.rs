@@ -321,6 +321,7 @@ fn recreate_plan(venv: &Path) -> Plan {
         resolves: Vec::new(),
         unresolved: Vec::new(),
         reason: "test".into(),
+        notes: Vec::new(),
     }
 }
 

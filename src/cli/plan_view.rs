@@ -30,6 +30,12 @@ pub fn print_plan(plan: &Plan, printer: &Printer) {
             print_recreate(spec, printer);
         }
     }
+    for note in &plan.notes {
+        printer.out(&format!(
+            "    {} {note}",
+            printer.paint(Style::Dim, "note:")
+        ));
+    }
     for u in &plan.unresolved {
         printer.out(&format!(
             "    {} [{}] {}",
@@ -95,6 +101,19 @@ fn describe_action(action: &Action) -> String {
             "pyvenv.cfg {key}: {} -> {to}",
             from.as_deref().unwrap_or("(unset)")
         ),
+        Action::Record(edit) => {
+            let changes: Vec<String> = edit
+                .changes
+                .iter()
+                .map(|c| format!("{}: {} -> {}", c.key, c.from, c.to))
+                .collect();
+            format!(
+                "{} ({}'s record): {}",
+                edit.path.display(),
+                edit.tool,
+                changes.join(", ")
+            )
+        }
         Action::Recreate(spec) => {
             let count = spec.requirements.len();
             format!(

@@ -16,8 +16,9 @@ use venvfix::execute::recreate::{self, BuildEvent};
 use venvfix::execute::{self, ExecError, ExecOptions};
 use venvfix::inventory::{Inventory, InventoryOptions};
 use venvfix::plan::{
-    Action, Allowed, Plan, PlanRequest, PythonRequest, RecreateSpec, Strategy, plan,
+    Action, Allowed, Plan, PlanRequest, PythonRequest, RecreateSpec, Strategy, left_to_tool, plan,
 };
+use venvfix::records;
 use venvfix::report::{ErrorDetail, RepairEntry, RepairReport, shown};
 use venvfix::scan::ScanOptions;
 use venvfix::settings::Settings;
@@ -128,7 +129,7 @@ pub fn run(args: &RepairArgs, settings: &Settings, printer: &Printer) -> ExitCod
                 diagnosis: None,
                 plan: Err(ErrorDetail::new("locked", message.clone())),
             },
-            None => prepare(path, &inventory, &request, &options),
+            None => prepare(path, &inventory, &request, &options, paths.contains(path)),
         })
         .collect();
 
@@ -277,6 +278,7 @@ fn prepare(
     inventory: &Inventory,
     request: &PlanRequest,
     options: &ExecOptions,
+    named: bool,
 ) -> Item {
     let venv = match Venv::inspect(path) {
         Ok(venv) => venv,
@@ -291,7 +293,13 @@ fn prepare(
     let mut diagnosis = diagnose(venv, inventory);
     // Only a dry run can still see a journal here: the others rolled it back first.
     add_interrupted(&mut diagnosis, path, options);
-    let plan = plan_again(&diagnosis, inventory, request);
+    // tox and nox rebuild their envs themselves: in a batch they are theirs, by path ours.
+    let plan = match records::rebuilt_by(path) {
+        Some(tool) if !named && diagnosis.status() != Status::Ok => {
+            Ok(left_to_tool(&diagnosis, tool))
+        }
+        _ => plan_again(&diagnosis, inventory, request),
+    };
     Item {
         path: path.to_path_buf(),
         diagnosis: Some(diagnosis),

@@ -31,6 +31,7 @@ use crate::config::PyvenvCfg;
 use crate::inventory::Inventory;
 use crate::plan::{Action, Plan, RecreateSpec};
 use crate::safe_read::{self, Follow};
+use crate::records;
 
 pub use backup::{AfterRepair, Backup, EntryKind, Restored};
 pub use journal::{Journal, JournalState, LastRepair};
@@ -576,8 +577,12 @@ fn validate(plan: &Plan) -> Result<(), ExecError> {
         return Err(invalid("a recreate must be the plan's only action"));
     }
     for action in &plan.actions {
-        if let Action::Symlink { path, .. } | Action::CopyFile { path, .. } = action {
-            backup::check_relative(path)?;
+        match action {
+            Action::Symlink { path, .. } | Action::CopyFile { path, .. } => {
+                backup::check_relative(path)?;
+            }
+            Action::Record(edit) => backup::check_relative(&edit.path)?,
+            Action::Config { .. } | Action::Recreate(_) => {}
         }
     }
     Ok(())
@@ -639,6 +644,9 @@ fn preflight(venv: &Path, plan: &Plan) -> Result<(), ExecError> {
             }
             Action::Config { .. } => {}
             Action::Recreate(_) => {}
+            Action::Record(edit) => {
+                records::rewrite(venv, edit).map_err(|e| record_error(venv, e))?;
+            }
         }
     }
     new_config(venv, plan)?;
@@ -727,10 +735,32 @@ fn apply_action(venv: &Path, plan: &Plan, index: usize) -> Result<Vec<usize>, Ex
                 .map(|(i, _)| i)
                 .collect())
         }
+        Action::Record(edit) => {
+            let rewrite = records::rewrite(venv, edit).map_err(|e| record_error(venv, e))?;
+            state::write_atomic(&rewrite.path, rewrite.contents.as_bytes(), rewrite.mode)?;
+            Ok(vec![index])
+        }
         Action::Recreate(_) => Err(ExecError::InvalidPlan {
             path: venv.to_path_buf(),
             why: "a recreate must be the plan's only action".into(),
         }),
+    }
+}
+
+/// A tool's record that cannot be rewritten as planned: stale when it changed since, else
+/// refused (it is not a regular file, or no longer parses).
+fn record_error(venv: &Path, error: records::RecordError) -> ExecError {
+    match error {
+        records::RecordError::Stale { .. } => ExecError::Stale {
+            venv: venv.to_path_buf(),
+            what: error.to_string(),
+        },
+        records::RecordError::Io { path, source } => ExecError::io(&path, "read", source),
+        other => ExecError::Refused {
+            path: venv.to_path_buf(),
+            op: "rewrite a tool's record in".into(),
+            why: other.to_string(),
+        },
     }
 }
 

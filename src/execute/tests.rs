@@ -18,6 +18,7 @@ fn recreate_plan(venv: &Path) -> Plan {
         resolves: Vec::new(),
         unresolved: Vec::new(),
         reason: "test".into(),
+        notes: Vec::new(),
     }
 }
 

@@ -493,6 +493,38 @@ pub fn tools() -> Tools {
         .clone()
 }
 
+/// Tools that own venvs (tox, pipx), installed once from PyPI into `target/tmp/test-apps` and
+/// used for real: their records of a venv are what venvfix must keep consistent.
+#[derive(Debug, Clone)]
+pub struct Apps {
+    pub tox: PathBuf,
+    pub pipx: PathBuf,
+    /// `PIPX_SHARED_LIBS` for the tests: pipx's own pip, made once.
+    pub pipx_shared: PathBuf,
+}
+
+/// [`Apps`], installed once per machine (PyPI must be reachable the first time).
+pub fn apps() -> Apps {
+    static APPS: OnceLock<Apps> = OnceLock::new();
+    APPS.get_or_init(|| {
+        let dir = shared_dir().join("test-apps");
+        once_per_machine(&dir, "tox and pipx", |dir| {
+            let python = python3();
+            run_ok(python_command(&python.exe).args(["-m", "venv"]).arg(dir));
+            run_ok(
+                python_command(&dir.join("bin/python"))
+                    .args(["-m", "pip", "install", "-q", "tox", "pipx"]),
+            );
+        });
+        Apps {
+            tox: dir.join("bin/tox"),
+            pipx: dir.join("bin/pipx"),
+            pipx_shared: dir.join("pipx-shared"),
+        }
+    })
+    .clone()
+}
+
 /// A `uv` command that never downloads Pythons, with its cache beside the tools.
 pub fn uv_command() -> Command {
     let mut cmd = python_command(&tools().uv);
