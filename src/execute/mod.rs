@@ -30,8 +30,8 @@ use serde::Serialize;
 use crate::config::PyvenvCfg;
 use crate::inventory::Inventory;
 use crate::plan::{Action, Plan, RecreateSpec};
-use crate::safe_read::{self, Follow};
 use crate::records;
+use crate::safe_read::{self, Follow};
 
 pub use backup::{AfterRepair, Backup, EntryKind, Restored};
 pub use journal::{Journal, JournalState, LastRepair};

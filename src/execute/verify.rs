@@ -44,66 +44,64 @@ impl Verification {
 }
 
 /// Python 2.7 / 3.6+ compatible: no f-strings. Output goes to stdout after a marker line,
-/// because importing a package may print.
+/// because importing a package may print; `os._exit` at the end, because an imported package
+/// may leave a non-daemon thread behind.
 const SCRIPT: &str = r#"
-import sys
+import sys, os
 real_stdout = sys.stdout
 sys.stdout = sys.stderr
 def main():
     import json
     request = json.loads(sys.argv[1])
     problems = []
-    try:
-        import importlib.util
-        def find(name):
-            return importlib.util.find_spec(name) is not None
-    except ImportError:
-        import imp
-        def find(name):
-            try:
-                imp.find_module(name)
-                return True
-            except ImportError:
-                return False
+    failed = []
     def try_import(name, what):
         try:
             __import__(name)
+            return True
         except BaseException as e:
-            problems.append("%s: import %s failed: %s: %s" % (what, name, type(e).__name__, e))
+            problems.append("%s: `import %s` fails: %s: %s" % (what, name, type(e).__name__, e))
+            return False
     for name in ("_struct", "json", "os", "encodings"):
         try_import(name, "standard library")
     try:
-        has_ssl = find("_ssl")
+        import importlib.util
+        has_ssl = importlib.util.find_spec("_ssl") is not None
     except BaseException:
         has_ssl = False
     if has_ssl:
         try_import("ssl", "standard library")
-    for name in request["find"]:
-        try:
-            if not find(name):
-                problems.append("package: module %s is not found" % name)
-        except BaseException as e:
-            problems.append("package: looking for %s failed: %s: %s" % (name, type(e).__name__, e))
     for name in request["import"]:
-        try_import(name, "compiled package")
+        if not try_import(name, "package"):
+            failed.append(name)
+    try:
+        import importlib.machinery
+        suffixes = list(importlib.machinery.EXTENSION_SUFFIXES)
+    except BaseException:
+        import imp
+        suffixes = [s for (s, _, kind) in imp.get_suffixes() if kind == imp.C_EXTENSION]
     answer = {
         "version": list(sys.version_info[:3]),
         "prefix": sys.prefix,
         "path": list(sys.path),
         "problems": problems,
+        "failed": failed,
+        "extension_suffixes": suffixes,
     }
     real_stdout.write("\nVENVFIX-VERIFY:" + json.dumps(answer) + "\n")
     real_stdout.flush()
 main()
+os._exit(0)
 "#;
 
 const MARKER: &str = "VENVFIX-VERIFY:";
-/// Compiled modules imported per venv, at most: enough to catch an ABI mismatch, bounded time.
+/// Top-level names imported per venv, at most: what a user's code imports, in bounded time.
 const MAX_IMPORTS: usize = 200;
+/// Extension module files checked per venv, at most.
+const MAX_EXTENSIONS: usize = 5000;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
 struct Request {
-    find: Vec<String>,
     import: Vec<String>,
 }
 
@@ -113,6 +111,13 @@ struct Answer {
     prefix: PathBuf,
     path: Vec<PathBuf>,
     problems: Vec<String>,
+    /// The top-level names whose import failed (each also has a line in `problems`).
+    #[serde(default)]
+    failed: Vec<String>,
+    /// `importlib.machinery.EXTENSION_SUFFIXES`: the only file name endings the interpreter
+    /// loads extension modules from.
+    #[serde(default)]
+    extension_suffixes: Vec<String>,
 }
 
 /// The venv's entry interpreter: `bin/python`, else `bin/python3`, else `bin/pythonX.Y`.
@@ -167,16 +172,180 @@ pub fn verify(
         .join("lib")
         .join(format!("python{}", version.short()))
         .join("site-packages");
-    let (request, missing) = modules_to_check(&site_packages);
-    let answer = match run(&python, &request, timeout) {
+    let checks = modules_to_check(&site_packages);
+    let answer = match run(&python, &checks.request, timeout) {
         Ok(answer) => answer,
         Err(problem) => return Verification::failed(format!("`{shown}`: {problem}")),
     };
+    let failed = answer.failed.clone();
+    let suffixes = answer.extension_suffixes.clone();
     let mut verification = judge(venv, &version, &site_packages, answer);
-    verification.notes.extend(missing.iter().map(|name| {
+    verification.problems.extend(unloadable_extensions(
+        &checks.extensions,
+        &suffixes,
+        &version,
+    ));
+    if !failed.is_empty() {
+        same_in_a_fresh_venv(
+            &mut verification,
+            &python,
+            &installation.path,
+            &version,
+            &site_packages,
+            &failed,
+            timeout,
+        );
+    }
+    verification.ok = verification.problems.is_empty();
+    verification.notes.extend(checks.missing.iter().map(|name| {
         format!("a distribution lists top-level module `{name}`, which is not in site-packages; not checked")
     }));
+    if checks.skipped_tests > 0 {
+        verification.notes.push(format!(
+            "{} top-level test module{} not imported (tests may need what only a test run \
+             provides)",
+            checks.skipped_tests,
+            if checks.skipped_tests == 1 { "" } else { "s" }
+        ));
+    }
     verification
+}
+
+/// Extension module files whose name the interpreter would not load: the part after the
+/// module name must be one of `EXTENSION_SUFFIXES` (`_speedups.cpython-38-x86_64-linux-gnu.so`
+/// is invisible to 3.11, which looks for `.cpython-311-x86_64-linux-gnu.so`, `.abi3.so`, `.so`).
+fn unloadable_extensions(
+    extensions: &[Extension],
+    suffixes: &[String],
+    version: &PythonVersion,
+) -> Vec<String> {
+    if suffixes.is_empty() {
+        return Vec::new();
+    }
+    let loadable = |e: &Extension| suffixes.contains(&e.suffix);
+    // A module may ship files for several ABIs; one the interpreter loads is enough.
+    let has_loadable = |dotted: &str| extensions.iter().any(|e| e.dotted == dotted && loadable(e));
+    extensions
+        .iter()
+        .filter(|e| !loadable(e) && !has_loadable(&e.dotted))
+        .map(|e| {
+            format!(
+                "extension module `{}` (`{}`) cannot be loaded by Python {version}: its file \
+                 name ends in `{}`, not in one of `{}`",
+                e.dotted,
+                e.file.display(),
+                e.suffix,
+                suffixes.join("`, `")
+            )
+        })
+        .collect()
+}
+
+/// Failures to import after other packages were imported can be those packages' doing
+/// (setuptools refuses to import once the stdlib's `distutils` is loaded), so each failed name is
+/// imported again on its own, first in the repaired venv, then in a fresh venv of the same base
+/// that sees the same site-packages. What imports on its own is no problem; what fails the same
+/// way in the fresh venv is not caused by the repair (a package broken everywhere), so it is a
+/// note and the repair is kept; only a failure the fresh venv does not have stays a problem.
+fn same_in_a_fresh_venv(
+    verification: &mut Verification,
+    python: &Path,
+    base: &Path,
+    version: &PythonVersion,
+    site_packages: &Path,
+    failed: &[String],
+    timeout: Duration,
+) {
+    const MAX_RETRIED: usize = 20;
+    let import_problem = |name: &str| format!("package: `import {name}` fails");
+    let mut fresh: Option<Result<PathBuf, String>> = None;
+    let scratch = tempfile::Builder::new().prefix("venvfix-verify-").tempdir();
+    for name in failed.iter().take(MAX_RETRIED) {
+        let Some(index) = verification
+            .problems
+            .iter()
+            .position(|p| p.starts_with(&import_problem(name)))
+        else {
+            continue;
+        };
+        let alone = match import_alone(python, name, timeout) {
+            Ok(None) => {
+                let problem = verification.problems.remove(index);
+                verification.notes.push(format!(
+                    "{problem} after the other packages were imported, but imports on its own"
+                ));
+                continue;
+            }
+            Ok(Some(problem)) => problem,
+            Err(_) => continue,
+        };
+        let fresh_python = fresh.get_or_insert_with(|| match &scratch {
+            Ok(dir) => fresh_venv(base, version, site_packages, dir.path()),
+            Err(e) => Err(format!("no temp dir: {e}")),
+        });
+        let there = match fresh_python {
+            Ok(fresh_python) => import_alone(fresh_python, name, timeout),
+            Err(why) => Err(why.clone()),
+        };
+        match there {
+            Ok(Some(problem)) if problem == alone => {
+                verification.problems.remove(index);
+                verification.notes.push(format!(
+                    "{alone}; it fails the same way in a fresh venv of Python {version} with the \
+                     same packages, so the repair is not the cause"
+                ));
+            }
+            Ok(_) => {
+                verification.problems[index] = format!(
+                    "{alone} (in a fresh venv of Python {version} with the same packages it \
+                     does not, so the repair is the cause)"
+                );
+            }
+            Err(why) => verification.notes.push(format!(
+                "could not compare `import {name}` with a fresh venv: {why}"
+            )),
+        }
+    }
+}
+
+/// Import `name` alone with `python`: `None` if it imports, else the problem line.
+fn import_alone(python: &Path, name: &str, timeout: Duration) -> Result<Option<String>, String> {
+    let request = Request {
+        import: vec![name.to_string()],
+    };
+    let answer = run(python, &request, timeout)?;
+    let prefix = format!("package: `import {name}` fails");
+    Ok(answer.problems.into_iter().find(|p| p.starts_with(&prefix)))
+}
+
+/// Make a throw-away venv of `base` in `dir` whose site-packages adds `site_packages` (a `.pth`
+/// line); its interpreter.
+fn fresh_venv(
+    base: &Path,
+    version: &PythonVersion,
+    site_packages: &Path,
+    dir: &Path,
+) -> Result<PathBuf, String> {
+    let fresh = dir.join("venv");
+    let status = Command::new(base)
+        .args(["-I", "-B", "-m", "venv", "--without-pip"])
+        .arg(&fresh)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("could not start `{}`: {e}", base.display()))?;
+    if !status.success() {
+        return Err(format!("`{} -m venv` failed ({status})", base.display()));
+    }
+    let fresh_site = fresh
+        .join("lib")
+        .join(format!("python{}", version.short()))
+        .join("site-packages");
+    let line = format!("{}\n", site_packages.display());
+    fs::write(fresh_site.join("venvfix-same-packages.pth"), line)
+        .map_err(|e| format!("could not write into `{}`: {e}", fresh_site.display()))?;
+    Ok(fresh.join("bin/python"))
 }
 
 fn judge(venv: &Path, want: &PythonVersion, site_packages: &Path, answer: Answer) -> Verification {
@@ -304,22 +473,67 @@ fn run(python: &Path, request: &Request, timeout: Duration) -> Result<Answer, St
     }
 }
 
-/// The top-level modules of the venv's distributions (to find) and the compiled modules among
-/// them (to import); second, the names metadata lists that have nothing in site-packages.
-fn modules_to_check(site_packages: &Path) -> (Request, Vec<String>) {
+/// What verification checks in one site-packages.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Checks {
+    /// Top-level names to import, as a user's code does.
+    request: Request,
+    /// Every extension module file of those packages, to check its name's suffix.
+    extensions: Vec<Extension>,
+    /// Names metadata lists that have nothing in site-packages.
+    missing: Vec<String>,
+    /// Top-level test packages left out of the imports.
+    skipped_tests: usize,
+}
+
+/// One extension module file in site-packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Extension {
+    /// `markupsafe._speedups`.
+    dotted: String,
+    /// Relative to site-packages.
+    file: PathBuf,
+    /// Everything after the module name: `.cpython-311-x86_64-linux-gnu.so`.
+    suffix: String,
+}
+
+/// The top-level modules of the venv's distributions (to import) and the extension module
+/// files among them (to check by name, never to import: a package's own test extensions, like
+/// numpy's `core._umath_tests`, may refuse to import in any healthy venv).
+fn modules_to_check(site_packages: &Path) -> Checks {
     let TopLevel { present, missing } = top_level(site_packages);
-    let mut import = Vec::new();
+    let mut extensions = Vec::new();
     for name in &present {
-        compiled_modules(site_packages, name, &mut import);
+        extension_files(site_packages, name, &mut extensions);
     }
-    import.sort();
-    import.dedup();
+    extensions.sort_by(|a, b| a.file.cmp(&b.file));
+    extensions.dedup();
+    extensions.truncate(MAX_EXTENSIONS);
+    let (tests, mut import): (Vec<String>, Vec<String>) =
+        present.into_iter().partition(|n| is_test_module(n));
+    // setuptools replaces the stdlib's `distutils` and refuses to import once that is loaded
+    // (`import pip` loads it): it goes first, as a build script would import it.
+    import.sort_by_key(|n| n != "setuptools");
     import.truncate(MAX_IMPORTS);
-    let request = Request {
-        find: present,
-        import,
-    };
-    (request, missing)
+    Checks {
+        request: Request { import },
+        extensions,
+        missing,
+        skipped_tests: tests.len(),
+    }
+}
+
+/// Top-level names no user code imports and that may need a test runner or run code on import:
+/// `test`, `tests`, `testing`, `conftest`, `test_*`, `*_test(s)`, and `setup` (a stray
+/// `setup.py` runs setuptools when imported).
+fn is_test_module(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "test" | "tests" | "testing" | "conftest" | "setup"
+    ) || lower.starts_with("test_")
+        || lower.ends_with("_test")
+        || lower.ends_with("_tests")
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -423,28 +637,41 @@ fn top_level(site_packages: &Path) -> TopLevel {
     TopLevel { present, missing }
 }
 
-/// Dotted names of the `.so` modules of top-level `name` (a package dir, walked without
-/// following links, or a single extension module).
-fn compiled_modules(site_packages: &Path, name: &str, out: &mut Vec<String>) {
+/// The extension module files of top-level `name` (a package dir, walked without following
+/// links, or a single extension module beside it).
+fn extension_files(site_packages: &Path, name: &str, out: &mut Vec<Extension>) {
     let dir = site_packages.join(name);
     match fs::symlink_metadata(&dir) {
-        Ok(meta) if meta.is_dir() => walk(&dir, name, 0, out),
+        Ok(meta) if meta.is_dir() => walk(&dir, Path::new(name), name, 0, out),
         _ => {
             let Ok(entries) = fs::read_dir(site_packages) else {
                 return;
             };
             for entry in entries.filter_map(Result::ok) {
                 let file = entry.file_name().to_string_lossy().into_owned();
-                if file.ends_with(".so") && module_name(&file) == name {
-                    out.push(name.to_string());
+                if is_extension_file(&file) && module_name(&file) == name {
+                    out.push(extension(name.to_string(), PathBuf::from(&file), &file));
                 }
             }
         }
     }
 }
 
-fn walk(dir: &Path, dotted: &str, depth: usize, out: &mut Vec<String>) {
-    if depth > 8 || out.len() >= MAX_IMPORTS {
+fn is_extension_file(file: &str) -> bool {
+    file.ends_with(".so") || file.ends_with(".pyd")
+}
+
+fn extension(dotted: String, file: PathBuf, name: &str) -> Extension {
+    let suffix = name[module_name(name).len()..].to_string();
+    Extension {
+        dotted,
+        file,
+        suffix,
+    }
+}
+
+fn walk(dir: &Path, rel: &Path, dotted: &str, depth: usize, out: &mut Vec<Extension>) {
+    if depth > 8 || out.len() >= MAX_EXTENSIONS {
         return;
     }
     let Ok(entries) = fs::read_dir(dir) else {
@@ -456,9 +683,19 @@ fn walk(dir: &Path, dotted: &str, depth: usize, out: &mut Vec<String>) {
             continue;
         };
         if kind.is_dir() && is_identifier(&file) {
-            walk(&entry.path(), &format!("{dotted}.{file}"), depth + 1, out);
-        } else if kind.is_file() && file.ends_with(".so") && is_identifier(module_name(&file)) {
-            out.push(format!("{dotted}.{}", module_name(&file)));
+            walk(
+                &entry.path(),
+                &rel.join(&file),
+                &format!("{dotted}.{file}"),
+                depth + 1,
+                out,
+            );
+        } else if kind.is_file() && is_extension_file(&file) && is_identifier(module_name(&file)) {
+            out.push(extension(
+                format!("{dotted}.{}", module_name(&file)),
+                rel.join(&file),
+                &file,
+            ));
         }
     }
 }
@@ -491,10 +728,33 @@ mod tests {
             "six.py,sha256=x,1\nsix-1.16.0.dist-info/RECORD,,\n__pycache__/six.cpython-38.pyc,,\n../../../bin/x,,\n",
         )
         .unwrap();
-        let (request, missing) = modules_to_check(sp);
-        assert_eq!(request.find, vec!["markupsafe", "six"]);
-        assert_eq!(request.import, vec!["markupsafe._speedups"]);
-        assert!(missing.is_empty(), "{missing:?}");
+        let checks = modules_to_check(sp);
+        assert_eq!(checks.request.import, vec!["markupsafe", "six"]);
+        assert_eq!(
+            checks.extensions,
+            vec![Extension {
+                dotted: "markupsafe._speedups".into(),
+                file: "markupsafe/_speedups.cpython-38-x86_64-linux-gnu.so".into(),
+                suffix: ".cpython-38-x86_64-linux-gnu.so".into(),
+            }]
+        );
+        assert!(checks.missing.is_empty(), "{:?}", checks.missing);
+        let v38 = PythonVersion::new(3, 8, 18);
+        let ok = [
+            ".cpython-38-x86_64-linux-gnu.so".to_string(),
+            ".abi3.so".into(),
+            ".so".into(),
+        ];
+        assert!(unloadable_extensions(&checks.extensions, &ok, &v38).is_empty());
+        let v311 = PythonVersion::new(3, 11, 7);
+        let other = [
+            ".cpython-311-x86_64-linux-gnu.so".to_string(),
+            ".abi3.so".into(),
+            ".so".into(),
+        ];
+        let problems = unloadable_extensions(&checks.extensions, &other, &v311);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("markupsafe._speedups"), "{problems:?}");
     }
 
     #[test]
@@ -527,23 +787,43 @@ mod tests {
         fs::create_dir(sp.join("gone-2.0.dist-info")).unwrap();
         fs::write(sp.join("gone.pth"), "").unwrap();
         fs::write(sp.join("fast_helper_extra.py"), "").unwrap();
-        let (request, missing) = modules_to_check(sp);
+        let checks = modules_to_check(sp);
         assert_eq!(
-            request.find,
+            checks.request.import,
             vec![
+                "setuptools",
                 "_distutils_hack",
                 "fast",
                 "pkg_resources",
                 "plain",
-                "setuptools",
                 "sourceless",
                 "winext"
             ]
         );
-        assert_eq!(missing, vec!["debian", "fast_helper", "gone"]);
-        // Compiled modules are still imported.
-        assert_eq!(request.import, vec!["fast"]);
-        assert_eq!(top_level_names(sp), request.find);
+        assert_eq!(checks.missing, vec!["debian", "fast_helper", "gone"]);
+        // Extension modules are checked by name.
+        let files: Vec<&str> = checks
+            .extensions
+            .iter()
+            .map(|e| e.dotted.as_str())
+            .collect();
+        assert_eq!(files, vec!["fast", "winext"]);
+    }
+
+    #[test]
+    fn test_packages_are_never_imported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sp = tmp.path();
+        let dist = sp.join("x-1.0.dist-info");
+        fs::create_dir_all(&dist).unwrap();
+        fs::write(dist.join("top_level.txt"), "x\ntests\nsetup\nx_tests\n").unwrap();
+        for dir in ["x", "tests", "x_tests"] {
+            fs::create_dir(sp.join(dir)).unwrap();
+        }
+        fs::write(sp.join("setup.py"), "").unwrap();
+        let checks = modules_to_check(sp);
+        assert_eq!(checks.request.import, vec!["x"]);
+        assert_eq!(checks.skipped_tests, 3);
     }
 
     #[test]
