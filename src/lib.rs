@@ -30,6 +30,7 @@
 //! | [`scan`] | turn user paths into venv directories (recursive, pruned, never into a venv) |
 //! | [`settings`] | the user's config file (`config.toml`): defaults for flags |
 //! | [`shell`] | text for people and shells: control characters escaped, paths quoted |
+//! | [`uses`] | which venvs use which installed Python, and what would happen if it went away |
 //! | [`exit_code`] | the 0 / 1 / 2 contract |
 //!
 //! The library never prints, prompts or exits: the `venvfix` binary (`src/main.rs`,
@@ -57,6 +58,7 @@ pub mod safe_read;
 pub mod scan;
 pub mod settings;
 pub mod shell;
+pub mod uses;
 pub mod venv;
 pub mod version;
 

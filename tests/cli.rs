@@ -609,3 +609,109 @@ fn an_empty_python_search_path_is_named_in_the_error_it_causes() {
         "{err}"
     );
 }
+
+#[test]
+fn check_uses_names_the_venvs_that_would_break_and_what_venvfix_would_do() {
+    let env = TestEnv::new();
+    let python = python3();
+    let other = env.copy_prefix(&python, "other-python");
+    env.add_python(&python).add_python(&other);
+    let on_other = env.path("projects/a/.venv");
+    let on_python = env.path("projects/b/.venv");
+    make_venv(&other.exe, &on_other, &[]);
+    make_venv(&python.exe, &on_python, &[]);
+    let before = snapshot(&env.path("projects"));
+
+    let out = env
+        .venvfix()
+        .args(["check", "--json", "--uses"])
+        .arg(&other.exe)
+        .arg("projects")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let doc = json_of(&out);
+    assert_eq!(doc["schema"], 1);
+    let venvs = doc["venvs"].as_array().unwrap();
+    assert_eq!(venvs.len(), 1, "{doc:#}");
+    assert_eq!(venvs[0]["path"].as_str(), on_other.to_str());
+    // Without that installation, the same minor is still installed: relink to it.
+    assert_eq!(venvs[0]["then"]["strategy"], "relink", "{doc:#}");
+    assert_eq!(venvs[0]["then"]["target"].as_str(), python.exe.to_str());
+    assert_eq!(doc["summary"]["would_break"], 1);
+    assert_eq!(doc["summary"]["checked"], 2);
+
+    // Text: one line per venv that would break; -q only its path.
+    let out = env
+        .venvfix()
+        .args(["check", "--uses"])
+        .arg(&other.exe)
+        .arg("projects")
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert!(text.contains("would break"), "{text}");
+    assert!(text.contains("venvfix would relink to Python"), "{text}");
+    assert!(
+        stderr_of(&out).contains("1 venv of 2 checked uses Python"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = env
+        .venvfix()
+        .args(["-q", "check", "--uses"])
+        .arg(&other.exe)
+        .arg("projects")
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), format!("{}\n", on_other.display()));
+    assert!(out.stderr.is_empty(), "{}", stderr_of(&out));
+
+    // Nothing uses a Python no venv was made with: exit 0.
+    let unused = env.copy_prefix(&python, "unused-python");
+    env.add_python(&unused);
+    let out = env
+        .venvfix()
+        .args(["check", "--uses"])
+        .arg(&unused.exe)
+        .arg("projects")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+
+    // `pythons --venvs`: each Python with the venvs that use it.
+    let out = env
+        .venvfix()
+        .args(["pythons", "--venvs", "--json", "projects"])
+        .output()
+        .unwrap();
+    let doc = json_of(&out);
+    let venvs_of = |exe: &Path| -> Vec<String> {
+        let canonical = fs::canonicalize(exe).unwrap();
+        doc["pythons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["path"].as_str() == canonical.to_str())
+            .unwrap_or_else(|| panic!("{} in {doc:#}", exe.display()))["venvs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(venvs_of(&other.exe), [on_other.to_str().unwrap()]);
+    assert_eq!(venvs_of(&python.exe), [on_python.to_str().unwrap()]);
+    assert!(venvs_of(&unused.exe).is_empty());
+    let out = env
+        .venvfix()
+        .args(["pythons", "--venvs", "projects"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout_of(&out).contains(&format!("used by {}", on_other.display())),
+        "{}",
+        stdout_of(&out)
+    );
+    assert_same_tree(&before, &snapshot(&env.path("projects")));
+}

@@ -116,6 +116,11 @@ pub struct CheckArgs {
     /// Follow symlinked directories while searching (loops are detected).
     #[arg(long)]
     pub follow_links: bool,
+    /// Instead of diagnosing: the venvs that use PYTHON (a path, a command, `3.12`,
+    /// `3.12.1`), which would break if it went away, and what venvfix would do for each then.
+    /// Exit 1 when some venv would break.
+    #[arg(long, value_name = "PYTHON")]
+    pub uses: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -190,12 +195,18 @@ pub struct UndoArgs {
 
 #[derive(Debug, Args)]
 pub struct PythonsArgs {
+    /// With `--venvs`: directories to search for venvs, besides the well-known homes.
+    pub paths: Vec<PathBuf>,
     /// Print the list as JSON on stdout.
     #[arg(long)]
     pub json: bool,
     /// Probe every interpreter again instead of using the cache.
     #[arg(long)]
     pub refresh: bool,
+    /// Under each Python, the venvs that use it: in the PATHs given and the well-known homes
+    /// of venvs (`venvfix pythons --venvs ~`).
+    #[arg(long)]
+    pub venvs: bool,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,13 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
         errors: path_errors,
         mut code,
     } = resolve_paths(&args.paths, args.known, settings, printer);
+    if let Some(python) = &args.uses {
+        if paths.is_empty() {
+            return code;
+        }
+        let uses = super::uses::check_uses(python, &paths, args.follow_links, args.json, printer);
+        return code.worst(uses);
+    }
     let options = ScanOptions {
         follow_links: args.follow_links,
         ..ScanOptions::default()

@@ -11,6 +11,7 @@ pub mod python_arg;
 pub mod pythons;
 pub mod repair;
 pub mod undo;
+pub mod uses;
 
 use clap::{Parser, ValueEnum};
 

@@ -11,6 +11,7 @@ use venvfix::inventory::{Installation, Inventory, InventoryOptions};
 
 use super::args::PythonsArgs;
 use super::printer::{Printer, Style};
+use super::uses;
 
 /// Run `venvfix pythons`. Probe failures are warnings, not errors: exit 0.
 pub fn run(args: &PythonsArgs, printer: &Printer) -> ExitCode {
@@ -37,11 +38,23 @@ pub fn run(args: &PythonsArgs, printer: &Printer) -> ExitCode {
     for failure in &inventory.failures {
         printer.warn(&format!("skipped an interpreter: {}", failure.reason));
     }
-    if args.json {
-        printer.json(&inventory);
-    } else {
-        for line in table(&inventory.pythons, printer) {
-            printer.out(&line);
+    let mut code = ExitCode::Success;
+    let diagnosed = args.venvs.then(|| {
+        let paths = uses::venv_paths(&args.paths);
+        let (outcome, scan_code) = uses::diagnose_for_pythons(&paths, &inventory, printer);
+        code = scan_code;
+        (paths, outcome)
+    });
+    let with_venvs = diagnosed
+        .as_ref()
+        .map(|(_, outcome)| uses::PythonsWithVenvs::new(outcome, &inventory));
+    match (&with_venvs, args.json) {
+        (Some(with_venvs), true) => printer.json(&with_venvs.report(&inventory.failures)),
+        (None, true) => printer.json(&inventory),
+        (_, false) => {
+            for line in table(&inventory.pythons, with_venvs.as_ref(), printer) {
+                printer.out(&line);
+            }
         }
     }
     let count = inventory.pythons.len();
@@ -50,15 +63,43 @@ pub fn run(args: &PythonsArgs, printer: &Printer) -> ExitCode {
         if count == 1 { "" } else { "s" },
         elapsed.as_secs_f64()
     ));
-    if count == 0 && options.search_path.is_some() {
-        printer.hint("only the dirs in `VENVFIX_PYTHON_SEARCH_PATH` were searched");
+    if let (Some((paths, outcome)), Some(with_venvs)) = (&diagnosed, &with_venvs) {
+        let shown: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
+        printer.status(&format!(
+            "{} found in {}{}",
+            super::printer::count(outcome.diagnoses.len(), "venv", "venvs"),
+            if shown.is_empty() {
+                "no directory (give one, e.g. `venvfix pythons --venvs ~`)".to_string()
+            } else {
+                shown.join(", ")
+            },
+            if with_venvs.others.is_empty() {
+                String::new()
+            } else {
+                format!("; {} on no installed Python", with_venvs.others.len())
+            }
+        ));
     }
-    ExitCode::Success
+    match &options.search_path {
+        Some(dirs) if dirs.is_empty() && count == 0 => printer.hint(
+            "`VENVFIX_PYTHON_SEARCH_PATH` is set but empty, so no Python was discovered: unset \
+             it, or list the dirs that hold your Pythons",
+        ),
+        Some(_) if count == 0 => {
+            printer.hint("only the dirs in `VENVFIX_PYTHON_SEARCH_PATH` were searched")
+        }
+        _ => {}
+    }
+    code
 }
 
 /// Aligned rows: version, implementation, source, path (and a marker); aliases on the lines
 /// below, under the path.
-fn table(pythons: &[Installation], printer: &Printer) -> Vec<String> {
+fn table(
+    pythons: &[Installation],
+    venvs: Option<&uses::PythonsWithVenvs>,
+    printer: &Printer,
+) -> Vec<String> {
     let rows: Vec<[String; 3]> = pythons
         .iter()
         .map(|p| {
@@ -94,6 +135,23 @@ fn table(pythons: &[Installation], printer: &Printer) -> Vec<String> {
         for alias in &python.aliases {
             let text = format!("{:indent$}{}", "", alias.display());
             lines.push(printer.paint(Style::Dim, &text));
+        }
+        if let Some(venvs) = venvs {
+            for d in venvs.of(python) {
+                lines.push(format!("{:indent$}used by {}", "", d.venv.root.display()));
+            }
+        }
+    }
+    if let Some(venvs) = venvs
+        && !venvs.others.is_empty()
+    {
+        lines.push(printer.paint(Style::Bold, "on no installed Python:"));
+        for d in &venvs.others {
+            lines.push(format!(
+                "  {} {}",
+                d.status().as_str(),
+                d.venv.root.display()
+            ));
         }
     }
     lines
