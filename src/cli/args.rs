@@ -70,8 +70,12 @@ pub enum Command {
     Check(CheckArgs),
     /// Plan and apply repairs, with a backup that `venvfix undo` restores.
     Repair(RepairArgs),
-    /// Restore a venv exactly as it was before its last repair.
+    /// Walk a venv back one repair per call (or the last batch's repairs under a directory).
     Undo(UndoArgs),
+    /// List the backups venvfix keeps: venv, when, the repair, size, whether undo can use it.
+    Backups(BackupsArgs),
+    /// Remove backups that are no longer needed, and say how much was freed.
+    Prune(PruneArgs),
     /// List the installed Pythons venvfix can relink or recreate venvs with.
     Pythons(PythonsArgs),
     /// Print a venv's requirements, rebuilt from its dist-info without running it.
@@ -177,20 +181,84 @@ pub struct RepairArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Restores every entry the last repair changed (links, files, modes) exactly as \
-it was, after saving the current state in a new backup. Only the last repair can be undone, once. \
-If a repair was interrupted, undo rolls that back instead. If what the repair changed was \
-changed again since (say `pyvenv.cfg` edited by hand), undo refuses unless `--force` is given.\n\n\
-Exit codes: 0 restored; 1 nothing to undo; 2 changed since the repair (without `--force`), \
-another venvfix holds the venv, or an error."
+    after_help = "Each call walks one step back through the venv's history: it restores every \
+entry the newest repair still applied changed (links, files, modes) exactly as it was, after \
+saving the current state in a new backup (`venvfix backups` lists them; `--from` applies one). \
+Undoing a recreate puts the original tree back and removes the recreated one, unless \
+`--keep-recreated`. A venv that was moved or renamed keeps its history. If a repair was \
+interrupted, undo rolls that back instead. If what the repair changed was changed again since \
+(say `pyvenv.cfg` edited by hand), undo refuses unless `--force` is given. A damaged backup is \
+reported and never half-applied.\n\n\
+A DIR that is not a venv undoes, after one question (`--yes` skips it), the last repair of every \
+venv under DIR that the last `venvfix repair` run (batch) repaired.\n\n\
+Exit codes: 0 restored; 1 nothing to undo (or some venvs of a batch were not undone); 2 changed \
+since the repair (without `--force`), a damaged backup, another venvfix holds the venv, or an \
+error."
 )]
 pub struct UndoArgs {
-    /// The venv to restore.
-    pub venv: PathBuf,
+    /// Venvs to walk back one step, or directories whose last batch to undo (default: `.`).
+    pub paths: Vec<PathBuf>,
+    /// Show the steps `undo` would walk back (newest first) and change nothing.
+    #[arg(long)]
+    pub list: bool,
     /// Restore even if the venv was changed since the repair (the current state is saved in a
     /// new backup first).
     #[arg(long)]
     pub force: bool,
+    /// Undo a batch without asking.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Undoing a recreate: keep the recreated tree as a backup instead of removing it.
+    #[arg(long)]
+    pub keep_recreated: bool,
+    /// Apply this backup (a directory `venvfix backups` lists) to the one VENV given, e.g. the
+    /// backup of a venv that was moved to another filesystem.
+    #[arg(long, value_name = "BACKUP")]
+    pub from: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Every backup in the state directory, grouped by venv, newest first: when it \
+was taken, the repair it precedes (strategy, from -> to), its size on disk, and what `venvfix \
+undo` can do with it (`next`, `after newer`, `undone`, `redo (--from)`, `orphan (--from)`, \
+`leftover`, `damaged`, `in progress`). A venv moved or renamed is found by the identity of its \
+directory; a venv that is nowhere to be found is listed as an orphan with the path it had. \
+Read-only."
+)]
+pub struct BackupsArgs {
+    /// Only the backups of these venvs (or of the venvs under these directories).
+    pub venvs: Vec<PathBuf>,
+    /// Print the list as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Without options, removes only the backups `undo` can never use again: \
+undone repairs and what interrupted or failed runs left. `--keep N` also removes the backups of \
+all but the N newest repairs of each venv that `undo` can walk back (and those taken before an \
+undo), `--older-than DAYS` every backup older than that. The only \
+way back of a repair applied within the last day is kept unless `--include-recent`; a backup \
+of a run in progress or interrupted is always kept. Each venv is locked while its backups are \
+removed.\n\n\
+Exit codes: 0 done (or nothing to remove); 2 an error, or a venv locked by another venvfix (its \
+backups are left)."
+)]
+pub struct PruneArgs {
+    /// Keep the backups of the N newest repairs of each venv (that `undo` can walk back).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Remove backups older than DAYS days.
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u64>,
+    /// Also remove the only way back of repairs applied within the last day.
+    #[arg(long)]
+    pub include_recent: bool,
+    /// Say what would be removed and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

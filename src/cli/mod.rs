@@ -1,12 +1,14 @@
 //! The `venvfix` command line: parse, call the library, print. Nothing here decides a repair.
 
 pub mod args;
+pub mod backups;
 pub mod check;
 pub mod freeze;
 pub mod generate;
 pub mod plan_view;
 pub mod printer;
 pub mod progress;
+pub mod prune;
 pub mod python_arg;
 pub mod pythons;
 pub mod repair;
@@ -56,6 +58,8 @@ pub fn run() -> ExitCode {
             repair::run(&args, &settings, &printer)
         }
         Command::Undo(args) => undo::run(&args, &printer),
+        Command::Backups(args) => backups::run(&args, &printer),
+        Command::Prune(args) => prune::run(&args, &printer),
         Command::Pythons(args) => pythons::run(&args, &printer),
         Command::Freeze(args) => freeze::run(&args, &printer),
         Command::Completions(args) => generate::completions(&args, &printer),

@@ -13,6 +13,7 @@ use venvfix::ExitCode;
 use venvfix::check::{add_interrupted, find_venvs};
 use venvfix::diagnose::{Diagnosis, Severity, Status, diagnose};
 use venvfix::execute::recreate::{self, BuildEvent};
+use venvfix::execute::history::human_size;
 use venvfix::execute::{self, ExecError, ExecOptions};
 use venvfix::inventory::{Inventory, InventoryOptions};
 use venvfix::plan::{
@@ -80,7 +81,7 @@ pub fn run(args: &RepairArgs, settings: &Settings, printer: &Printer) -> ExitCod
         );
         return ExitCode::Error;
     }
-    let options = match ExecOptions::from_env() {
+    let mut options = match ExecOptions::from_env() {
         Ok(options) => options,
         Err(e) => {
             printer.error(
@@ -90,6 +91,12 @@ pub fn run(args: &RepairArgs, settings: &Settings, printer: &Printer) -> ExitCod
             return ExitCode::Error;
         }
     };
+    // Every repair of this run belongs to one batch, which `venvfix undo DIR` undoes.
+    options.batch = Some(format!(
+        "{}-{}",
+        execute::state::compact_now(),
+        std::process::id()
+    ));
     let mut locked = Vec::new();
     if !args.dry_run {
         let (recovered, held) = recover_interrupted(&venvs, &options, printer);
@@ -639,7 +646,7 @@ fn plan_again(
 
 /// How one venv of the batch ended.
 enum Outcome {
-    Repaired(PathBuf),
+    Repaired(Repaired),
     Unchanged,
     Skipped,
     Failed { error: ErrorDetail, refused: bool },
@@ -711,6 +718,7 @@ fn apply_all(
     let batch = items.len() > 1;
     let mut code = ExitCode::Success;
     let mut counts = [0usize; 4];
+    let mut backup_total = 0u64;
     let mut entries = Vec::new();
     for (item, outcome) in items.iter().zip(outcomes.into_iter().flatten()) {
         let path = item.path.display();
@@ -721,8 +729,13 @@ fn apply_all(
                 .unwrap_or_default()
         };
         match outcome {
-            Outcome::Repaired(backup) => {
+            Outcome::Repaired(Repaired {
+                backup,
+                size,
+                whole_venv,
+            }) => {
                 counts[0] += 1;
+                backup_total += size;
                 let Ok(plan) = &item.plan else { continue };
                 let done = plan
                     .target
@@ -731,8 +744,13 @@ fn apply_all(
                     .unwrap_or_else(|| plan.strategy.as_str().to_string());
                 let repaired = printer.paint_err(Style::Green, "repaired");
                 let what = format!("{repaired} {path}: {done}");
+                let took = if whole_venv {
+                    format!("the original venv, moved aside: {}", human_size(size))
+                } else {
+                    human_size(size)
+                };
                 let undo = format!(
-                    "backup in `{}` (`venvfix undo {}` restores it)",
+                    "backup in `{}` ({took}; `venvfix undo {}` restores it)",
                     backup.display(),
                     venvfix::shell::quote(&item.path)
                 );
@@ -786,7 +804,15 @@ fn apply_all(
             "repaired {repaired}, unchanged {unchanged}, skipped {skipped}, failed {failed}"
         ));
         if repaired > 0 {
-            printer.hint("`venvfix undo VENV` restores a repaired venv from its backup");
+            printer.status(&format!(
+                "the backups took {} (`venvfix backups` lists them, `venvfix prune` removes old \
+                 ones)",
+                human_size(backup_total)
+            ));
+            printer.hint(
+                "`venvfix undo VENV` restores a repaired venv from its backup; `venvfix undo DIR` \
+                 undoes this whole run under DIR",
+            );
         }
     }
     code
@@ -808,6 +834,14 @@ fn install_log(options: &ExecOptions, venv: &Path) -> PathBuf {
     ))
 }
 
+/// A plan applied: its backup and what that takes on disk.
+struct Repaired {
+    backup: PathBuf,
+    size: u64,
+    /// The backup is the original venv (a recreate), moved aside rather than copied.
+    whole_venv: bool,
+}
+
 /// How applying one plan ended badly: `refused` when nothing was changed (locked, stale plan,
 /// state dir unusable: exit 2), else not done and rolled back (exit 1).
 struct ApplyFailure {
@@ -826,7 +860,7 @@ fn apply_plan(
     options: &ExecOptions,
     printer: &Printer,
     bar: &indicatif::ProgressBar,
-) -> Result<PathBuf, ApplyFailure> {
+) -> Result<Repaired, ApplyFailure> {
     // Only a recreate runs an installer worth a spinner; a relink takes milliseconds.
     let progress =
         (plan.strategy == Strategy::Recreate).then(|| InstallProgress::new(printer, bar));
@@ -850,7 +884,11 @@ fn apply_plan(
                     printer.detail(&format!("verification: {note}"));
                 }
             });
-            applied.backup
+            Repaired {
+                backup: applied.backup,
+                size: applied.backup_size,
+                whole_venv: applied.whole_venv,
+            }
         })
         .map_err(|e| ApplyFailure {
             refused: e.changed_nothing(),

@@ -80,6 +80,29 @@ pub struct CreatedDir {
     pub birth_ns: Option<u128>,
 }
 
+impl CreatedDir {
+    /// The identity of the real directory at `path` (never through a link); `None` when it is
+    /// missing, a link, or not a directory.
+    pub fn of(path: &Path) -> Option<CreatedDir> {
+        let meta = fs::symlink_metadata(path).ok()?;
+        (meta.is_dir() && !meta.is_symlink()).then(|| CreatedDir {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            birth_ns: birth_ns(&meta),
+        })
+    }
+
+    /// Whether `other` is the same directory: same device and inode, and the same birth time
+    /// where both know it (inode numbers are reused).
+    pub fn same(&self, other: &CreatedDir) -> bool {
+        self.dev == other.dev
+            && self.ino == other.ino
+            && (self.birth_ns.is_none()
+                || other.birth_ns.is_none()
+                || self.birth_ns == other.birth_ns)
+    }
+}
+
 fn birth_ns(meta: &fs::Metadata) -> Option<u128> {
     meta.created()
         .ok()?
@@ -241,12 +264,107 @@ impl Backup {
         })
     }
 
-    /// Put every entry back exactly as recorded. Idempotent.
+    /// Put every entry back exactly as recorded, in the venv the backup was taken of.
+    /// Idempotent.
     pub fn restore(&self) -> Result<Vec<Restored>, ExecError> {
+        self.restore_at(&self.manifest.venv.clone())
+    }
+
+    /// Check, without changing anything, that every saved entry is there as the manifest
+    /// records it (a file's size and hash, a link's target, the saved tree of a whole venv), so
+    /// a damaged backup is refused before the first entry is restored, never half-applied.
+    pub fn check(&self) -> Result<(), ExecError> {
+        self.verify_saved(true)
+    }
+
+    /// [`Backup::check`] without reading the saved files (their sizes only), for listings.
+    pub fn check_sizes(&self) -> Result<(), ExecError> {
+        self.verify_saved(false)
+    }
+
+    fn verify_saved(&self, hash_files: bool) -> Result<(), ExecError> {
+        let damaged = |path: PathBuf, why: String| ExecError::Corrupt { path, why };
         if self.manifest.whole_venv {
-            return self.restore_whole();
+            let saved = self.saved_venv();
+            return match fs::symlink_metadata(&saved) {
+                Ok(meta) if meta.is_dir() && !meta.is_symlink() => Ok(()),
+                Ok(_) => Err(damaged(saved, "the saved venv is not a directory".into())),
+                Err(_) => Err(damaged(
+                    saved,
+                    "the saved venv is missing (it was already put back, or removed)".into(),
+                )),
+            };
         }
-        let venv = &self.manifest.venv;
+        for entry in &self.manifest.entries {
+            check_relative(&entry.path)?;
+            let saved = self.dir.join(ENTRIES).join(&entry.path);
+            match &entry.kind {
+                EntryKind::Symlink { target } => match fs::read_link(&saved) {
+                    Ok(found) if found == *target => {}
+                    Ok(found) => {
+                        return Err(damaged(
+                            saved,
+                            format!(
+                                "the saved link leads to `{}`, the manifest says `{}`",
+                                found.display(),
+                                target.display()
+                            ),
+                        ));
+                    }
+                    Err(e) => return Err(damaged(saved, format!("the saved link is gone: {e}"))),
+                },
+                EntryKind::File { size, hash, .. } => {
+                    let found = match fs::symlink_metadata(&saved) {
+                        Ok(meta) if meta.is_file() && !hash_files => EntryKind::File {
+                            mode: 0,
+                            size: meta.len(),
+                            hash: hash.clone(),
+                        },
+                        Ok(meta) if meta.is_file() => describe_entry(&saved)?,
+                        Ok(_) => EntryKind::Tree,
+                        Err(e) => {
+                            return Err(damaged(saved, format!("the saved copy is gone: {e}")));
+                        }
+                    };
+                    match found {
+                        EntryKind::File {
+                            size: s, hash: h, ..
+                        } if s == *size && h == *hash => {}
+                        EntryKind::File { size: s, .. } if s != *size => {
+                            return Err(damaged(
+                                saved,
+                                format!("the saved copy has {s} bytes, the manifest says {size}"),
+                            ));
+                        }
+                        EntryKind::File { hash: h, .. } => {
+                            return Err(damaged(
+                                saved,
+                                format!("the saved copy hashes to {h}, the manifest says {hash}"),
+                            ));
+                        }
+                        _ => {
+                            return Err(damaged(saved, "the saved copy is not a file".into()));
+                        }
+                    }
+                }
+                EntryKind::Absent => {}
+                EntryKind::Tree => {
+                    return Err(damaged(
+                        self.dir.join(MANIFEST),
+                        "a tree entry in a backup of single entries".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Backup::restore`] into `venv`, which may be the same venv at another path (it was
+    /// moved or renamed since the backup was taken). Idempotent.
+    pub fn restore_at(&self, venv: &Path) -> Result<Vec<Restored>, ExecError> {
+        if self.manifest.whole_venv {
+            return self.restore_whole(venv);
+        }
         let mut restored = Vec::new();
         for entry in &self.manifest.entries {
             check_relative(&entry.path)?;
@@ -276,8 +394,7 @@ impl Backup {
 
     /// Put a whole venv back: remove the directory venvfix created in its place (checked by
     /// identity, never through a link), then rename the original back.
-    fn restore_whole(&self) -> Result<Vec<Restored>, ExecError> {
-        let venv = &self.manifest.venv;
+    fn restore_whole(&self, venv: &Path) -> Result<Vec<Restored>, ExecError> {
         let saved = self.dir.join(WHOLE);
         let restored = vec![Restored {
             path: PathBuf::from("."),
@@ -306,7 +423,7 @@ impl Backup {
                 });
                 if !ours {
                     return Err(ExecError::Refused {
-                        path: venv.clone(),
+                        path: venv.to_path_buf(),
                         op: "remove the new venv to put the original back".into(),
                         why: format!(
                             "it is not the directory venvfix created; the original is kept in \

@@ -39,6 +39,10 @@ pub struct Journal {
     pub done: Vec<usize>,
     pub started_at: String,
     pub pid: u32,
+    /// For an undo: the backup of the step being undone, marked undone before the journal is
+    /// removed; rolling the undo back marks it applied again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undoing: Option<PathBuf>,
 }
 
 impl Journal {
@@ -56,6 +60,7 @@ impl Journal {
             done: Vec::new(),
             started_at: rfc3339_now(),
             pid: std::process::id(),
+            undoing: None,
         }
     }
 

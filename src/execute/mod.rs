@@ -14,6 +14,7 @@
 //! the N-th action (1-based, in plan order) is applied and journaled, to test recovery.
 
 pub mod backup;
+pub mod history;
 pub mod journal;
 pub mod lock;
 pub mod recreate;
@@ -34,6 +35,7 @@ use crate::records;
 use crate::safe_read::{self, Follow};
 
 pub use backup::{AfterRepair, Backup, EntryKind, Restored};
+pub use history::{Applicable, History, Record, StepKind, VenvHistory};
 pub use journal::{Journal, JournalState, LastRepair};
 pub use lock::VenvLock;
 pub use state::VenvState;
@@ -84,20 +86,16 @@ pub enum ExecError {
     /// The user asked to stop (Ctrl-C): see [`cancel`].
     #[error("stopped at the user's request (Ctrl-C)")]
     Cancelled { venv: PathBuf },
-    #[error(
-        "verification failed, the venv was rolled back (backup in `{}`): {}",
-        backup.display(), problems.join("; ")
-    )]
+    /// The venv is as it was; the backup of the failed repair was removed (it is the venv).
+    #[error("verification failed, the venv was rolled back: {}", problems.join("; "))]
     VerifyFailed {
         venv: PathBuf,
         problems: Vec<String>,
-        backup: PathBuf,
     },
-    #[error("the venv was rolled back (backup in `{}`): {cause}", backup.display())]
+    #[error("the venv was rolled back: {cause}")]
     RolledBack {
         venv: PathBuf,
         cause: Box<ExecError>,
-        backup: PathBuf,
     },
     #[error(
         "{cause}; rolling the venv back ALSO failed: {error}; the backup is in `{}` and the journal `{}` was kept so the next `venvfix undo` retries",
@@ -112,6 +110,9 @@ pub enum ExecError {
     },
     #[error("nothing to undo: no repair by venvfix is recorded (or it was already undone)")]
     NothingToUndo { venv: PathBuf },
+    /// `undo --from` named something that is not a backup venvfix can apply.
+    #[error("`{}` {why}", backup.display())]
+    NotApplicable { backup: PathBuf, why: String },
     #[error(
         "{} changed since the repair on {repaired_at}; undoing it would throw that away",
         changed.join(", ")
@@ -146,10 +147,6 @@ fn locked_message(lock: &Path, pid: u32, since: &str, command: &str) -> String {
 }
 
 impl ExecError {
-    /// Whether the venv is untouched: the error came before its first change (state dir, lock,
-    /// a stale or invalid plan, the backup, the journal), so `repair` calls it a refusal (exit
-    /// 2). `false` when something was changed and then rolled back, or the rollback failed: the
-    /// repair was not done (exit 1).
     /// A stable id for scripts (JSON `error.code`); a new variant needs its own.
     pub fn code(&self) -> &'static str {
         match self {
@@ -166,11 +163,16 @@ impl ExecError {
             ExecError::RolledBack { .. } => "rolled-back",
             ExecError::RollbackFailed { .. } => "rollback-failed",
             ExecError::NothingToUndo { .. } => "nothing-to-undo",
+            ExecError::NotApplicable { .. } => "not-applicable",
             ExecError::ChangedSinceRepair { .. } => "changed-since-repair",
             ExecError::NoStateDir => "no-state-dir",
         }
     }
 
+    /// Whether the venv is untouched: the error came before its first change (state dir, lock,
+    /// a stale or invalid plan, the backup, the journal), so `repair` calls it a refusal (exit
+    /// 2). `false` when something was changed and then rolled back, or the rollback failed: the
+    /// repair was not done (exit 1).
     pub fn changed_nothing(&self) -> bool {
         match self {
             ExecError::Io { .. }
@@ -181,6 +183,7 @@ impl ExecError {
             | ExecError::Corrupt { .. }
             | ExecError::Interrupted { .. }
             | ExecError::NothingToUndo { .. }
+            | ExecError::NotApplicable { .. }
             | ExecError::ChangedSinceRepair { .. }
             | ExecError::Cancelled { .. }
             | ExecError::NoStateDir => true,
@@ -208,6 +211,9 @@ pub struct ExecOptions {
     pub state_dir: PathBuf,
     /// How long the repaired interpreter may run during verification.
     pub verify_timeout: Duration,
+    /// The `repair` run (one id per command) the steps of this run belong to: `undo DIR`
+    /// undoes the last batch.
+    pub batch: Option<String>,
 }
 
 impl ExecOptions {
@@ -227,6 +233,7 @@ impl ExecOptions {
         ExecOptions {
             state_dir,
             verify_timeout: Duration::from_secs(30),
+            batch: None,
         }
     }
 }
@@ -243,6 +250,10 @@ pub struct Applied {
     pub venv: PathBuf,
     /// The backup `venvfix undo` restores.
     pub backup: PathBuf,
+    /// What the backup takes on disk, in bytes (for a recreate: the original venv, moved).
+    pub backup_size: u64,
+    /// Whether the backup is the whole original venv (a recreate), not a few entries.
+    pub whole_venv: bool,
     pub verification: Verification,
 }
 
@@ -311,11 +322,28 @@ pub struct Undone {
     pub venv: PathBuf,
     /// The backup that was put back.
     pub backup: PathBuf,
-    /// The state just before the undo, saved so the undo can itself be undone by hand.
+    /// The step that was undone (`None` when an interrupted run was rolled back).
+    pub step: Option<Record>,
+    /// The state just before the undo, kept so the undo can itself be undone
+    /// (`undo --from`); `None` when there was nothing worth keeping (the recreated tree of an
+    /// unchanged recreate is removed unless asked to keep it).
     pub safety_backup: Option<PathBuf>,
+    /// Bytes freed by removing the recreated tree.
+    pub freed: u64,
     pub restored: Vec<Restored>,
     /// The undo found an interrupted run and rolled that back instead (nothing else was done).
     pub recovered: bool,
+}
+
+/// How [`undo_with`] undoes.
+#[derive(Debug, Clone, Default)]
+pub struct UndoRequest {
+    /// Restore even if what the repair changed was changed since (the current state is kept).
+    pub force: bool,
+    /// Undoing a recreate: keep the recreated tree as a backup instead of removing it.
+    pub keep_recreated: bool,
+    /// Apply this backup (`undo --from`) instead of walking back the venv's own history.
+    pub from: Option<PathBuf>,
 }
 
 /// Set when the user asks to stop (the CLI's Ctrl-C handler calls [`cancel`]).
@@ -366,6 +394,11 @@ pub fn apply_with(
     }
     let plan_json = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
     let failpoint = failpoint();
+    let from = side_before(&venv, plan);
+    // The history this venv had under other paths (it was moved): kept pointing at it.
+    let groups = history::History::load(&options.state_dir)
+        .map(|h| h.of_venv(&venv).groups())
+        .unwrap_or_default();
 
     let (backup, mut journal) = if let [Action::Recreate(spec)] = plan.actions.as_slice() {
         let Some(hook) = recreate else {
@@ -456,11 +489,14 @@ pub fn apply_with(
     );
     if !verification.ok {
         return Err(match restore_and_clear(&backup, &journal_path) {
-            Ok(()) => ExecError::VerifyFailed {
-                venv,
-                problems: verification.problems,
-                backup: backup.dir,
-            },
+            Ok(()) => {
+                // The venv is its own backup again: a failed repair leaves none.
+                let _ = history::discard(&backup.dir);
+                ExecError::VerifyFailed {
+                    venv,
+                    problems: verification.problems,
+                }
+            }
             Err(error) => ExecError::RollbackFailed {
                 venv,
                 cause: format!("verification failed: {}", verification.problems.join("; ")),
@@ -474,13 +510,25 @@ pub fn apply_with(
     // What the repair left, for `undo` to see later changes by. Every error past the first
     // change rolls back, so an error that comes back bare means nothing was changed.
     let recorded = AfterRepair::record(&backup).and_then(|after| {
-        let last = LastRepair {
-            backup: backup.dir.clone(),
-            plan: plan_json,
+        let record = Record {
+            format: 1,
+            kind: StepKind::Repair,
+            venv: venv.clone(),
+            strategy: Some(plan.strategy.as_str().to_string()),
+            from: Some(from),
+            to: plan.target.as_ref().map(|t| history::Side {
+                version: Some(t.version.to_string()),
+                python: Some(t.path.clone()),
+            }),
             applied_at: state::rfc3339_now(),
+            batch: options.batch.clone(),
             after: Some(after),
+            plan: plan_json,
+            undone_at: None,
+            undoes: None,
         };
-        state::write_json(&state.last_path(), &last)
+        history::write_record(&backup.dir, &record)?;
+        history::note_identity(&state, &groups)
     });
     if let Err(cause) = recorded {
         return Err(rollback(&venv, &backup, &journal_path, cause));
@@ -488,9 +536,29 @@ pub fn apply_with(
     Journal::remove(&journal_path)?;
     Ok(Applied {
         venv,
+        backup_size: history::disk_usage(&backup.dir),
+        whole_venv: backup.manifest.whole_venv,
         backup: backup.dir,
         verification,
     })
+}
+
+/// What the venv ran before the repair: its recorded version and the interpreter its first
+/// relinked entry led to.
+fn side_before(venv: &Path, plan: &Plan) -> history::Side {
+    let version = fs::read(venv.join("pyvenv.cfg"))
+        .ok()
+        .and_then(|bytes| PyvenvCfg::parse(&bytes).ok())
+        .and_then(|cfg| {
+            cfg.get("version_info")
+                .or(cfg.get("version"))
+                .map(str::to_string)
+        });
+    let python = plan.actions.iter().find_map(|a| match a {
+        Action::Symlink { from, .. } => from.clone(),
+        _ => None,
+    });
+    history::Side { version, python }
 }
 
 /// Journal a finished step; on a journal write error roll back; then the failpoint.
@@ -541,11 +609,14 @@ fn rollback(venv: &Path, backup: &Backup, journal_path: &Path, cause: ExecError)
         cause
     };
     match restore_and_clear(backup, journal_path) {
-        Ok(()) => ExecError::RolledBack {
-            venv: venv.to_path_buf(),
-            cause: Box::new(cause),
-            backup: backup.dir.clone(),
-        },
+        Ok(()) => {
+            // The venv is its own backup again: a failed repair leaves none.
+            let _ = history::discard(&backup.dir);
+            ExecError::RolledBack {
+                venv: venv.to_path_buf(),
+                cause: Box::new(cause),
+            }
+        }
         Err(error) => ExecError::RollbackFailed {
             venv: venv.to_path_buf(),
             cause: cause.to_string(),
@@ -781,8 +852,15 @@ fn recover_locked(state: &VenvState) -> Result<Option<Recovered>, ExecError> {
         return Ok(None);
     };
     let backup = Backup::open(&journal.backup)?;
-    let restored = backup.restore()?;
+    let restored = backup.restore_at(&state.venv)?;
+    if let Some(undoing) = &journal.undoing {
+        // The undo did not finish: the step it was undoing is applied again.
+        history::mark_undone(undoing, None)?;
+    }
     Journal::remove(&journal_path)?;
+    // Rolled back, the venv is its own backup again: neither a failed repair nor a failed undo
+    // leaves one.
+    let _ = history::discard(&backup.dir);
     Ok(Some(Recovered {
         venv: state.venv.clone(),
         state: journal.state,
@@ -824,12 +902,31 @@ pub fn pending(venv: &Path, options: &ExecOptions) -> Option<PendingInfo> {
     })
 }
 
-/// Restore `venv` exactly as it was before its last successful repair. An interrupted run is
-/// rolled back instead, if there is one (and nothing else is done). Refuses
-/// ([`ExecError::ChangedSinceRepair`]) if the entries the repair touched were changed since,
-/// unless `force`. The current state is backed up first either way, so an undo can be undone
-/// by hand.
+/// Undo the last repair of `venv` still applied (see [`undo_with`]).
 pub fn undo(venv: &Path, options: &ExecOptions, force: bool) -> Result<Undone, ExecError> {
+    let request = UndoRequest {
+        force,
+        ..UndoRequest::default()
+    };
+    undo_with(venv, options, &request)
+}
+
+/// Walk `venv` back one step: restore it exactly as it was before its newest repair that is
+/// still applied (or, with [`UndoRequest::from`], as the named backup recorded it). The venv
+/// may have been moved or renamed since: its history is found by the identity of its
+/// directory. An interrupted run is rolled back instead, if there is one (and nothing else is
+/// done).
+///
+/// Refuses, changing nothing, when the backup is damaged ([`Backup::check`]: never
+/// half-applied), and ([`ExecError::ChangedSinceRepair`]) when what the repair changed was
+/// changed since, unless `force`. The current state is saved first, as a backup of its own that
+/// `undo --from` can put back; for an unchanged recreate that would be a second full tree, so
+/// it is removed once the original is back, unless `keep_recreated`.
+pub fn undo_with(
+    venv: &Path,
+    options: &ExecOptions,
+    request: &UndoRequest,
+) -> Result<Undone, ExecError> {
     let state = VenvState::locate(&options.state_dir, venv)?;
     let venv = state.venv.clone();
     let _lock = VenvLock::acquire(&state)?;
@@ -837,50 +934,66 @@ pub fn undo(venv: &Path, options: &ExecOptions, force: bool) -> Result<Undone, E
         return Ok(Undone {
             venv,
             backup: recovered.backup,
+            step: None,
             safety_backup: None,
+            freed: 0,
             restored: recovered.restored,
             recovered: true,
         });
     }
-    let last_path = state.last_path();
-    let last: LastRepair = state::read_json(&last_path)?
-        .ok_or_else(|| ExecError::NothingToUndo { venv: venv.clone() })?;
-    let backup = Backup::open(&last.backup)?;
-    if backup.manifest.venv != venv {
+    let history = History::load(&options.state_dir)?;
+    let mine = history.of_venv(&venv);
+    let step = match &request.from {
+        None => mine
+            .next_undo()
+            .map(|(step, _)| step.clone())
+            .ok_or_else(|| ExecError::NothingToUndo { venv: venv.clone() })?,
+        Some(dir) => {
+            let not = |why: &str| ExecError::NotApplicable {
+                backup: dir.clone(),
+                why: why.to_string(),
+            };
+            let step = history
+                .step(dir)
+                .cloned()
+                .ok_or_else(|| not("is not a backup in venvfix's state directory"))?;
+            if step.in_journal {
+                return Err(not("belongs to a run in progress or interrupted"));
+            }
+            if step.record.is_none() && step.damage.is_none() {
+                return Err(not(
+                    "is left by a run that never completed; it cannot be applied",
+                ));
+            }
+            step
+        }
+    };
+    if let Some(why) = &step.damage {
         return Err(ExecError::Corrupt {
-            path: last.backup.clone(),
-            why: format!(
-                "the backup is of `{}`, not of `{}`",
-                backup.manifest.venv.display(),
-                venv.display()
-            ),
+            path: step.dir.clone(),
+            why: why.clone(),
         });
     }
-    if !force && let Some(after) = &last.after {
-        let changed = after.changes(&venv)?;
-        if !changed.is_empty() {
-            return Err(ExecError::ChangedSinceRepair {
-                venv,
-                changed,
-                repaired_at: last.applied_at,
-                backups: state.backups_dir(),
-            });
-        }
+    let backup = Backup::open(&step.dir)?;
+    backup.check()?;
+    let record = step.record.clone();
+    let changed = match record.as_ref().and_then(|r| r.after.as_ref()) {
+        Some(after) => after.changes(&venv)?,
+        None => Vec::new(),
+    };
+    if !changed.is_empty() && !request.force {
+        return Err(ExecError::ChangedSinceRepair {
+            venv,
+            changed,
+            repaired_at: record.map(|r| r.applied_at).unwrap_or_default(),
+            backups: state.backups_dir(),
+        });
     }
+    // The recreated tree is worth keeping only when asked, or when it holds changes made since.
+    let discard_tree = backup.manifest.whole_venv && !request.keep_recreated && changed.is_empty();
     let journal_path = state.journal_path();
     let safety = if backup.manifest.whole_venv {
-        let safety = Backup::prepare_whole(&venv, &state.backups_dir(), "undo")?;
-        Journal::new(
-            JournalState::Undoing,
-            &venv,
-            serde_json::Value::Null,
-            &safety.dir,
-        )
-        .write(&journal_path)?;
-        if let Err(cause) = safety.move_venv_in(false) {
-            return Err(rollback(&venv, &safety, &journal_path, cause));
-        }
-        safety
+        Backup::prepare_whole(&venv, &state.backups_dir(), "undo")?
     } else {
         let paths: Vec<PathBuf> = backup
             .manifest
@@ -888,30 +1001,74 @@ pub fn undo(venv: &Path, options: &ExecOptions, force: bool) -> Result<Undone, E
             .iter()
             .map(|e| e.path.clone())
             .collect();
-        let safety = Backup::take(&venv, &paths, &state.backups_dir(), "undo")?;
-        Journal::new(
-            JournalState::Undoing,
-            &venv,
-            serde_json::Value::Null,
-            &safety.dir,
-        )
-        .write(&journal_path)?;
-        safety
+        Backup::take(&venv, &paths, &state.backups_dir(), "undo")?
     };
-    let restored = match backup.restore() {
+    let mut journal = Journal::new(
+        JournalState::Undoing,
+        &venv,
+        serde_json::Value::Null,
+        &safety.dir,
+    );
+    let undoing_repair = record.as_ref().is_some_and(|r| r.kind == StepKind::Repair);
+    journal.undoing = undoing_repair.then(|| step.dir.clone());
+    if let Err(e) = journal.write(&journal_path) {
+        let _ = history::discard(&safety.dir);
+        return Err(e);
+    }
+    if backup.manifest.whole_venv
+        && let Err(cause) = safety.move_venv_in(false)
+    {
+        return Err(rollback(&venv, &safety, &journal_path, cause));
+    }
+    let undone_at = state::rfc3339_now();
+    let done = backup.restore_at(&venv).and_then(|restored| {
+        if undoing_repair {
+            history::mark_undone(&step.dir, Some(undone_at.clone()))?;
+        }
+        let undo_record = Record {
+            format: 1,
+            kind: StepKind::Undo,
+            venv: venv.clone(),
+            strategy: None,
+            from: record.as_ref().and_then(|r| r.to.clone()),
+            to: record.as_ref().and_then(|r| r.from.clone()),
+            applied_at: undone_at.clone(),
+            batch: None,
+            after: None,
+            plan: serde_json::Value::Null,
+            undone_at: None,
+            undoes: Some(step.dir.clone()),
+        };
+        history::write_record(&safety.dir, &undo_record)?;
+        history::note_identity(&state, &mine.groups())?;
+        Ok(restored)
+    });
+    let restored = match done {
         Ok(restored) => restored,
-        Err(cause) => return Err(rollback(&venv, &safety, &journal_path, cause)),
+        Err(cause) => {
+            if undoing_repair {
+                let _ = history::mark_undone(&step.dir, None);
+            }
+            return Err(rollback(&venv, &safety, &journal_path, cause));
+        }
     };
-    let undone = state
-        .dir
-        .join(format!("undone-{}.json", state::compact_now()));
-    fs::rename(&last_path, &undone)
-        .map_err(|e| ExecError::io(&last_path, "mark the repair as undone", e))?;
     Journal::remove(&journal_path)?;
+    let (safety_backup, freed) = if discard_tree {
+        let size = history::disk_usage(&safety.dir);
+        match history::discard(&safety.dir) {
+            Ok(()) => (None, size),
+            // Still a complete backup (`redo`), listed by `backups` and removed by `prune`.
+            Err(_) => (Some(safety.dir), 0),
+        }
+    } else {
+        (Some(safety.dir), 0)
+    };
     Ok(Undone {
         venv,
         backup: backup.dir,
-        safety_backup: Some(safety.dir),
+        step: record,
+        safety_backup,
+        freed,
         restored,
         recovered: false,
     })

@@ -169,13 +169,11 @@ fn only_errors_after_a_change_count_as_not_done() {
     let rolled_back = ExecError::RolledBack {
         venv: PathBuf::from("/v"),
         cause: Box::new(io()),
-        backup: PathBuf::from("/b"),
     };
     assert!(!rolled_back.changed_nothing());
     let verify = ExecError::VerifyFailed {
         venv: PathBuf::from("/v"),
         problems: vec!["x".into()],
-        backup: PathBuf::from("/b"),
     };
     assert!(!verify.changed_nothing());
     // Messages about the whole venv leave naming it to the caller.

@@ -1,0 +1,97 @@
+//! `venvfix prune [--keep N] [--older-than DAYS] [--include-recent] [--dry-run]`: remove
+//! backups that are no longer needed and say what that freed. The library decides what goes
+//! ([`plan_prune`], read-only) and removes it under each venv's lock ([`prune`]); this prints
+//! every backup removed (or that would be), every one kept although selected, and the total.
+
+use venvfix::ExitCode;
+use venvfix::execute::ExecOptions;
+use venvfix::execute::history::{
+    History, PruneItem, PruneRequest, human_size, now_secs, plan_prune, prune,
+};
+
+use super::args::PruneArgs;
+use super::printer::Printer;
+
+pub fn run(args: &PruneArgs, printer: &Printer) -> ExitCode {
+    let options = match ExecOptions::from_env() {
+        Ok(options) => options,
+        Err(e) => {
+            printer.error(&e.to_string(), None);
+            return ExitCode::Error;
+        }
+    };
+    let history = match History::load(&options.state_dir) {
+        Ok(history) => history,
+        Err(e) => {
+            printer.error(&e.to_string(), None);
+            return ExitCode::Error;
+        }
+    };
+    let request = PruneRequest {
+        keep: args.keep,
+        older_than_days: args.older_than,
+        include_recent: args.include_recent,
+    };
+    let plan = plan_prune(&history, &request, now_secs());
+    for item in &plan.kept {
+        printer.status(&format!("kept {}: {}", line(item), item.why));
+    }
+    if plan.remove.is_empty() && plan.leftovers.is_empty() {
+        printer.status("nothing to prune");
+        return ExitCode::Success;
+    }
+    if args.dry_run {
+        for item in &plan.remove {
+            printer.out(&format!("would remove {} ({})", line(item), item.why));
+        }
+        printer.status(&format!(
+            "dry run: would free {}; nothing was removed",
+            human_size(plan.size())
+        ));
+        return ExitCode::Success;
+    }
+    let mut code = ExitCode::Success;
+    let mut freed = plan
+        .leftovers
+        .iter()
+        .map(|p| venvfix::execute::history::disk_usage(p))
+        .sum::<u64>();
+    let mut removed = 0usize;
+    for pruned in prune(&plan) {
+        match pruned.result {
+            Ok(()) => {
+                removed += 1;
+                freed += pruned.item.step.size;
+                printer.out(&format!(
+                    "removed {} ({})",
+                    line(&pruned.item),
+                    pruned.item.why
+                ));
+            }
+            Err(e) => {
+                printer.error(&e.to_string(), None);
+                code = ExitCode::Error;
+            }
+        }
+    }
+    printer.status(&format!(
+        "removed {removed} backup{}, freed {}",
+        if removed == 1 { "" } else { "s" },
+        human_size(freed)
+    ));
+    code
+}
+
+/// `` `BACKUP` of `VENV`, SIZE ``.
+fn line(item: &PruneItem) -> String {
+    let venv = match &item.venv {
+        Some(v) => format!("`{}`", v.display()),
+        None => format!("`{}` (gone)", item.was.display()),
+    };
+    format!(
+        "`{}` of {venv}: {}, {}",
+        item.step.dir.display(),
+        super::backups::describe(&item.step),
+        human_size(item.step.size)
+    )
+}
