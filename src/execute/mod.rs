@@ -546,14 +546,19 @@ pub fn apply_with(
 /// What the venv ran before the repair: its recorded version and the interpreter its first
 /// relinked entry led to.
 fn side_before(venv: &Path, plan: &Plan) -> history::Side {
-    let version = fs::read(venv.join("pyvenv.cfg"))
-        .ok()
-        .and_then(|bytes| PyvenvCfg::parse(&bytes).ok())
-        .and_then(|cfg| {
-            cfg.get("version_info")
-                .or(cfg.get("version"))
-                .map(str::to_string)
-        });
+    let cfg = venv.join("pyvenv.cfg");
+    let version = crate::safe_read::read(
+        &cfg,
+        crate::safe_read::limit::SMALL,
+        crate::safe_read::Follow::Never,
+    )
+    .ok()
+    .and_then(|bytes| PyvenvCfg::parse(&bytes).ok())
+    .and_then(|cfg| {
+        cfg.get("version_info")
+            .or(cfg.get("version"))
+            .map(str::to_string)
+    });
     let python = plan.actions.iter().find_map(|a| match a {
         Action::Symlink { from, .. } => from.clone(),
         _ => None,
