@@ -12,8 +12,8 @@ use rayon::prelude::*;
 use venvfix::ExitCode;
 use venvfix::check::{add_interrupted, find_venvs};
 use venvfix::diagnose::{Diagnosis, Severity, Status, diagnose};
-use venvfix::execute::recreate::{self, BuildEvent};
 use venvfix::execute::history::human_size;
+use venvfix::execute::recreate::{self, BuildEvent};
 use venvfix::execute::{self, ExecError, ExecOptions};
 use venvfix::inventory::{Inventory, InventoryOptions};
 use venvfix::plan::{
