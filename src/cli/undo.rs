@@ -162,10 +162,10 @@ fn undo_one(
                 let what = undone
                     .step
                     .as_ref()
-                    .map(|r| format!("undid {} (applied {})", r.describe(), r.applied_at))
-                    .unwrap_or_else(|| "restored".into());
+                    .map(|r| format!(" (undid {}, applied {})", r.describe(), r.applied_at))
+                    .unwrap_or_default();
                 printer.status(&format!(
-                    "`{}`: {what}, from `{}`",
+                    "`{}`: restored from `{}`{what}",
                     undone.venv.display(),
                     undone.backup.display()
                 ));
