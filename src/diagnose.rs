@@ -186,12 +186,15 @@ pub fn diagnose(venv: Venv, inventory: &Inventory) -> Diagnosis {
             d.push(
                 ProblemKind::SystemInterpreter,
                 Severity::Info,
-                format!(
-                    "the base `{}` (Python {}) belongs to the OS package manager: the next OS \
-                     upgrade can replace it with another version",
-                    base.executable.display(),
-                    base.version
-                ),
+                {
+                    let (owner, upgrade) = managed_by(&base.executable);
+                    format!(
+                        "the base `{}` (Python {}) belongs to {owner}: the next {upgrade} can \
+                         replace it with another version",
+                        base.executable.display(),
+                        base.version
+                    )
+                },
                 Some("pin the venv to a Python you manage (pyenv, uv) with `venvfix repair --python`".into()),
             );
         }
@@ -979,8 +982,36 @@ fn version_from_name(exe: &Path) -> Option<PythonVersion> {
     PythonVersion::from_lib_dir_name(name)
 }
 
+/// Who replaces a package-managed base, and when: Homebrew is not the OS's package manager,
+/// and `brew upgrade`, not an OS upgrade, swaps its kegs.
+fn managed_by(exe: &Path) -> (&'static str, &'static str) {
+    let homebrew = exe.components().any(|c| c.as_os_str() == "Cellar")
+        || [
+            "/opt/homebrew",
+            "/home/linuxbrew/.linuxbrew",
+            "/usr/local/opt",
+        ]
+        .iter()
+        .any(|p| exe.starts_with(p));
+    if homebrew {
+        ("Homebrew", "`brew upgrade`")
+    } else {
+        ("the OS package manager", "OS upgrade")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn homebrew_bases_are_not_the_os_package_managers() {
+        let (owner, upgrade) = super::managed_by(Path::new(
+            "/opt/homebrew/Cellar/python@3.12/3.12.1/bin/python3.12",
+        ));
+        assert_eq!((owner, upgrade), ("Homebrew", "`brew upgrade`"));
+        let (owner, _) = super::managed_by(Path::new("/usr/bin/python3.11"));
+        assert_eq!(owner, "the OS package manager");
+    }
+
     use super::*;
 
     #[test]
