@@ -845,22 +845,17 @@ impl Detector<'_> {
     }
 
     fn moved(&mut self) {
-        if let Some(from) = &self.venv.moved_from {
-            let message = format!(
-                "console scripts in `bin/` start with `#!{}/bin/...`: the venv was moved or \
-                 copied from `{}`, so they fail to start",
-                from.display(),
-                from.display()
-            );
-            self.push(
-                ProblemKind::MovedVenv,
-                Severity::Warning,
-                message,
-                Some(format!(
-                    "recreate it in place with `venvfix repair --strategy recreate {}`",
-                    crate::shell::quote(&self.venv.root)
-                )),
-            );
+        if let Some(moved) = &self.venv.scripts.moved {
+            let severity = if moved.scripts_fail() {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            let hint = Some(format!(
+                "`venvfix repair {}` rewrites them to this directory, in place",
+                crate::shell::quote(&self.venv.root)
+            ));
+            self.push(ProblemKind::MovedVenv, severity, moved.message(), hint);
         }
     }
 }

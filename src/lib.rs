@@ -17,12 +17,14 @@
 //! | [`links`] | follow a symlink chain hop by hop, without executing or trusting it |
 //! | [`elf`] | what a copied interpreter binary needs to start (`DT_NEEDED`, `DT_RUNPATH`), read without running it |
 //! | [`venv`] | the read-only model of one venv: config, `bin/` interpreters, `lib/pythonX.Y`, creator |
+//! | [`scripts`] | console scripts (both shebang forms) and activators: which venv they run, whether it moved |
 //! | [`dists`] | what is installed in a venv, read from dist-info / egg-info without running it; `freeze` |
 //! | [`inventory`] | the installed Pythons on this machine, probed once and cached |
 //! | [`diagnose`] | the problems of one venv, each with a stable kind id and its evidence |
 //! | [`check`] | the read-only `check` operation over many venvs |
 //! | [`report`] | the JSON reports of DESIGN.md |
 //! | [`plan`] | a repair as data: strategy, target, ordered actions with before/after; [`plan::recreate`]: what a recreate rebuilds and carries over |
+//! | [`relocate`] | rewrite a moved or copied venv's files to its new path: what changes, the new bytes |
 //! | [`resolve`] | which Python can take a venv's pins: the installer's dry run per candidate |
 //! | [`execute`] | apply a plan safely: lock, backup, journal, atomic changes, verify, rollback, undo; [`execute::recreate`] builds a recreated venv |
 //! | [`records`] | tools' own records of a venv (pipx, uv tools, tox, pyenv-virtualenv), kept consistent with its base |
@@ -52,10 +54,12 @@ pub mod inventory;
 pub mod links;
 pub mod plan;
 pub mod records;
+pub mod relocate;
 pub mod report;
 pub mod resolve;
 pub mod safe_read;
 pub mod scan;
+pub mod scripts;
 pub mod settings;
 pub mod shell;
 pub mod uses;

@@ -27,6 +27,8 @@ pub use recreate::RecreateSpec;
 pub enum Strategy {
     /// Point the venv's interpreter link (and `home`) at an installed Python of its minor.
     Relink,
+    /// Rewrite the files of a moved or copied venv that name its old path.
+    Relocate,
     /// Rebuild the venv in place on another Python with the same distributions.
     Recreate,
     /// Only rewrite `pyvenv.cfg` keys (`home`, the recorded version).
@@ -39,6 +41,7 @@ impl Strategy {
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Relink => "relink",
+            Strategy::Relocate => "relocate",
             Strategy::Recreate => "recreate",
             Strategy::UpdateConfig => "update-config",
             Strategy::None => "none",
@@ -65,6 +68,13 @@ pub enum Action {
         from: Option<String>,
         to: String,
     },
+    /// Rewrite the text file `path` so that it names `to` where it named the old venv path
+    /// `from` (only those bytes change; [`crate::relocate::rewrite`]).
+    Rewrite {
+        path: PathBuf,
+        from: PathBuf,
+        to: PathBuf,
+    },
     /// Recreate the venv in place (the original is moved aside as the backup).
     Recreate(Box<RecreateSpec>),
     /// Change fields of a tool's own record of the venv (pipx, uv tool, tox) so that it names
@@ -76,7 +86,9 @@ impl Action {
     /// The venv entry this action changes (relative), for backups and locking.
     pub fn touches(&self) -> PathBuf {
         match self {
-            Action::Symlink { path, .. } | Action::CopyFile { path, .. } => path.clone(),
+            Action::Symlink { path, .. }
+            | Action::CopyFile { path, .. }
+            | Action::Rewrite { path, .. } => path.clone(),
             Action::Config { .. } => PathBuf::from("pyvenv.cfg"),
             Action::Recreate(_) => PathBuf::from("."),
             Action::Record(edit) => edit.path.clone(),
@@ -183,6 +195,8 @@ pub enum Allowed {
     Auto,
     /// Only relink or update the config.
     Relink,
+    /// Only rewrite a moved or copied venv's files to its path.
+    Relocate,
     /// Only recreate.
     Recreate,
 }
@@ -318,6 +332,15 @@ pub fn plan(
         .collect();
     // A config that cannot be read is an error only a recreate can fix.
     let needs_recreate = d.has(ProblemKind::InvalidConfig);
+    let relocation = match request.allowed {
+        Allowed::Auto | Allowed::Relocate => relocation_for(d),
+        _ => None,
+    };
+    let relocate_only = request.allowed == Allowed::Relocate
+        || (fixable.is_empty() && !needs_recreate && request.allowed == Allowed::Auto);
+    if relocate_only && d.status() != Status::Ok {
+        return Ok(relocate_plan(d, plan, relocation));
+    }
     if d.status() == Status::Ok
         || (fixable.is_empty() && !needs_recreate && request.allowed != Allowed::Recreate)
     {
@@ -375,7 +398,21 @@ pub fn plan(
             .collect();
         plan.resolves = fixable;
         plan.resolves.dedup();
-        plan.unresolved = unresolved(d, &plan.resolves);
+        if let Some(Ok(relocation)) = relocation {
+            // Moved and relinked: one plan, the files first, then the links and the config.
+            let mut actions = relocation.actions;
+            actions.append(&mut plan.actions);
+            plan.actions = actions;
+            plan.resolves.push(ProblemKind::MovedVenv);
+            plan.reason = format!("{}; {}", plan.reason, relocation.reason);
+            if plan.strategy == Strategy::UpdateConfig {
+                plan.strategy = Strategy::Relocate;
+            }
+            plan.unresolved = unresolved(d, &plan.resolves);
+            plan.unresolved.extend(relocation.cannot_rewrite);
+        } else {
+            plan.unresolved = unresolved(d, &plan.resolves);
+        }
         if plan.actions.is_empty() {
             plan.strategy = Strategy::None;
             plan.reason = "the venv already agrees with its Python".into();
@@ -390,7 +427,7 @@ pub fn plan(
         .map(|m| m.short())
         .unwrap_or_else(|| "of this venv's version".into());
     let no_relink = match request.allowed {
-        Allowed::Relink => {
+        Allowed::Relink | Allowed::Relocate => {
             plan.reason = if relinkable {
                 format!(
                     "no installed Python {minor} to relink to; `--strategy relink` leaves it \
@@ -411,6 +448,101 @@ pub fn plan(
         Allowed::Auto => format!("no installed Python {minor} to relink to"),
     };
     Ok(recreate_plan(d, inventory, request, plan, &no_relink))
+}
+
+/// The files a relocation rewrites, why, and what it cannot rewrite.
+struct PlannedRelocation {
+    actions: Vec<Action>,
+    reason: String,
+    cannot_rewrite: Vec<Unresolved>,
+}
+
+/// The relocation of a venv whose files name another directory, or why it cannot be done;
+/// `None` when the venv was not moved or copied.
+fn relocation_for(d: &Diagnosis) -> Option<Result<PlannedRelocation, String>> {
+    let venv = &d.venv;
+    let moved = venv.scripts.moved.as_ref()?;
+    let to = crate::relocate::new_root(venv);
+    let found = match crate::relocate::relocation(venv, &moved.from, &to) {
+        Ok(found) => found,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let from = moved.from.display();
+    let files = found.actions.len();
+    let s = if files == 1 { "" } else { "s" };
+    let reason = if moved.original_exists {
+        format!(
+            "this venv is a copy of `{from}`, which still exists: today its console scripts \
+             and `activate` act on `{from}` (`pip install` here installs there); {files} \
+             file{s} are rewritten to name this venv instead"
+        )
+    } else {
+        format!(
+            "the venv was moved from `{from}`: {files} file{s} that name the old path are \
+             rewritten to `{}`",
+            to.display()
+        )
+    };
+    let cannot_rewrite = found
+        .cannot_rewrite
+        .iter()
+        .map(|path| Unresolved {
+            kind: ProblemKind::MovedVenv,
+            severity: Severity::Warning,
+            why: format!(
+                "cannot rewrite `{}`: it is a binary file that names `{from}`, and venvfix \
+                 never patches binaries; reinstall the package that made it",
+                path.display()
+            ),
+        })
+        .collect();
+    Some(Ok(PlannedRelocation {
+        actions: found.actions,
+        reason,
+        cannot_rewrite,
+    }))
+}
+
+/// Fill `plan` with a relocation only (or say why there is none).
+fn relocate_plan(
+    d: &Diagnosis,
+    mut plan: Plan,
+    relocation: Option<Result<PlannedRelocation, String>>,
+) -> Plan {
+    match relocation {
+        Some(Ok(relocation)) if !relocation.actions.is_empty() => {
+            plan.strategy = Strategy::Relocate;
+            plan.actions = relocation.actions;
+            plan.reason = relocation.reason;
+            plan.resolves = vec![ProblemKind::MovedVenv];
+            plan.unresolved = unresolved(d, &plan.resolves);
+            plan.unresolved.extend(relocation.cannot_rewrite);
+        }
+        Some(Ok(relocation)) => {
+            plan.reason = "no file names the old path in a form venvfix can rewrite".into();
+            plan.unresolved = unresolved(d, &[]);
+            plan.unresolved.extend(relocation.cannot_rewrite);
+        }
+        Some(Err(why)) => {
+            plan.reason = format!("the venv cannot be relocated: {why}");
+            plan.unresolved = unresolved(d, &[]);
+        }
+        None if d.has(ProblemKind::MovedVenv) => {
+            plan.reason = "the venv cannot be relocated".into();
+            plan.unresolved = unresolved(d, &[]);
+        }
+        None => {
+            plan.reason = if d.problems.iter().any(|p| RELINK_FIXES.contains(&p.kind)) {
+                "`--strategy relocate` was asked for, and the venv was not moved; `--strategy \
+                 auto` relinks it"
+                    .into()
+            } else {
+                "only warnings a relink cannot fix; `--strategy recreate` rebuilds the venv".into()
+            };
+            plan.unresolved = unresolved(d, &[]);
+        }
+    }
+    plan
 }
 
 /// Problems a recreate resolves (a dangling link only when it is not carried over).
@@ -734,7 +866,9 @@ fn unresolved(d: &Diagnosis, fixed: &[ProblemKind]) -> Vec<Unresolved> {
                         .into()
                 }
                 ProblemKind::MovedVenv => {
-                    "console scripts name the old location; recreate the venv to fix them".into()
+                    "its files name the old location; `venvfix repair --strategy relocate` \
+                     rewrites them"
+                        .into()
                 }
                 ProblemKind::InvalidConfig => {
                     "pyvenv.cfg cannot be read; it must be recreated".into()

@@ -334,6 +334,13 @@ impl ActionReport {
                 to: Some(to.clone()),
                 ..blank
             },
+            Action::Rewrite { path, from, to } => ActionReport {
+                op: "rewrite",
+                path: Some(shown(path)),
+                from: Some(shown(from)),
+                to: Some(shown(to)),
+                ..blank
+            },
             Action::Record(edit) => ActionReport {
                 op: "record",
                 path: Some(shown(&edit.path)),

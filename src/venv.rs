@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{ConfigError, PyvenvCfg};
 use crate::links::{self, Chain};
 use crate::safe_read::{self, Follow};
+use crate::scripts::Scripts;
 use crate::version::PythonVersion;
 
 /// Which tool made the venv, judged from its `pyvenv.cfg` keys and files.
@@ -137,8 +138,8 @@ pub struct Venv {
     pub creator: Creator,
     /// virtualenv < 20's `orig-prefix.txt` content.
     pub legacy_orig_prefix: Option<PathBuf>,
-    /// Where the console scripts' shebangs say the venv used to live, when not here.
-    pub moved_from: Option<PathBuf>,
+    /// Console scripts and activators, and whether they say the venv was moved or copied.
+    pub scripts: Scripts,
 }
 
 impl Venv {
@@ -164,7 +165,11 @@ impl Venv {
         let (lib_dirs, lib_dangling, legacy_orig_prefix) = read_lib(&root.join("lib"));
         dangling.extend(lib_dangling);
         let creator = detect_creator(&config, &root, legacy_orig_prefix.is_some());
-        let moved_from = detect_move(&root);
+        let command = match &config {
+            ConfigState::Parsed(cfg) => cfg.get("command"),
+            _ => None,
+        };
+        let scripts = Scripts::read(&root, command);
         Ok(Venv {
             root,
             config,
@@ -173,7 +178,7 @@ impl Venv {
             dangling,
             creator,
             legacy_orig_prefix,
-            moved_from,
+            scripts,
         })
     }
 
@@ -460,50 +465,6 @@ fn detect_creator(config: &ConfigState, root: &Path, legacy: bool) -> Creator {
         _ if root.join("bin/activate_this.py").exists() => Creator::Virtualenv,
         _ => Creator::Unknown,
     }
-}
-
-/// Read the shebang of each script in `bin/` (the first bytes only). If they name another
-/// venv's `bin/python*`, the venv was moved or copied from there.
-fn detect_move(root: &Path) -> Option<PathBuf> {
-    let bin = root.join("bin");
-    let entries = std::fs::read_dir(&bin).ok()?;
-    let canonical_root = std::fs::canonicalize(root).ok();
-    for entry in entries.flatten() {
-        if !entry.file_type().is_ok_and(|t| t.is_file()) || is_interpreter_name(&entry.file_name())
-        {
-            continue;
-        }
-        let Some(interpreter) = read_shebang(&entry.path()) else {
-            continue;
-        };
-        let Some(old_bin) = interpreter.parent() else {
-            continue;
-        };
-        let is_venv_python = old_bin.file_name() == Some(OsStr::new("bin"))
-            && interpreter.file_name().is_some_and(is_interpreter_name);
-        let Some(old_root) = old_bin.parent().filter(|_| is_venv_python) else {
-            continue;
-        };
-        if old_root == root {
-            return None;
-        }
-        match std::fs::canonicalize(old_root) {
-            Ok(c) if Some(&c) == canonical_root.as_ref() => return None,
-            _ => return Some(old_root.to_path_buf()),
-        }
-    }
-    None
-}
-
-fn read_shebang(path: &Path) -> Option<PathBuf> {
-    let buf = safe_read::read_head(path, 512, Follow::Links).ok()?;
-    let head = buf.strip_prefix(b"#!")?;
-    let line = head.split(|b| *b == b'\n').next()?;
-    let interpreter = line
-        .trim_ascii()
-        .split(|b| b.is_ascii_whitespace())
-        .next()?;
-    (!interpreter.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(interpreter)))
 }
 
 #[cfg(test)]

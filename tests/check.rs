@@ -591,8 +591,13 @@ fn a_moved_venv_is_reported() {
     install(&old, &["venvfix-demo"]);
     let new = env.path("new");
     fs::rename(&old, &new).unwrap();
-    let report = check_changes_nothing(&env, &new, 0);
+    // Its console script leads nowhere: an error (finding 9.2), exit 1.
+    let report = check_changes_nothing(&env, &new, 1);
     assert_eq!(kinds(&report, &new), ["moved-venv"]);
+    assert_eq!(
+        venv_entry(&report, &new)["problems"][0]["severity"],
+        "error"
+    );
     let message = venv_entry(&report, &new)["problems"][0]["message"]
         .as_str()
         .unwrap()
@@ -603,10 +608,7 @@ fn a_moved_venv_is_reported() {
         .unwrap()
         .to_string();
     assert!(
-        hint.contains(&format!(
-            "venvfix repair --strategy recreate {}",
-            new.display()
-        )),
+        hint.contains(&format!("venvfix repair {}", new.display())),
         "{hint}"
     );
 }

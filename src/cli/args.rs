@@ -129,10 +129,13 @@ pub struct CheckArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StrategyChoice {
-    /// Relink when a Python of the venv's minor is installed, else recreate.
+    /// Relink when a Python of the venv's minor is installed, relocate a moved or copied
+    /// venv, else recreate.
     Auto,
     /// Only relink (or update the recorded version); leave the rest for a later decision.
     Relink,
+    /// Only rewrite a moved or copied venv's scripts, activators and paths to where it is now.
+    Relocate,
     /// Recreate in place with the same packages.
     Recreate,
 }

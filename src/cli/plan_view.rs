@@ -24,7 +24,31 @@ pub fn print_plan(plan: &Plan, printer: &Printer) {
         "  {} {headline}",
         printer.paint(Style::Bold, "plan:")
     ));
+    // A relocation rewrites every console script: past a screenful, the rest are counted.
+    const REWRITES_SHOWN: usize = 8;
+    let rewrites = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::Rewrite { .. }))
+        .count();
+    let mut rewrites_seen = 0;
     for action in &plan.actions {
+        if let Action::Rewrite { from, to, .. } = action {
+            rewrites_seen += 1;
+            if !printer.verbose() && rewrites > REWRITES_SHOWN + 1 {
+                if rewrites_seen == REWRITES_SHOWN + 1 {
+                    printer.out(&format!(
+                        "      ... and {} more files: {} -> {} (`-v` lists them all)",
+                        rewrites - REWRITES_SHOWN,
+                        from.display(),
+                        to.display()
+                    ));
+                }
+                if rewrites_seen > REWRITES_SHOWN {
+                    continue;
+                }
+            }
+        }
         printer.out(&format!("      {}", describe_action(action)));
         if let Action::Recreate(spec) = action {
             print_recreate(spec, printer);
@@ -75,6 +99,7 @@ pub fn with_python(strategy: Strategy, version: &venvfix::version::PythonVersion
         Strategy::Relink => format!("relink to Python {version}"),
         Strategy::Recreate => format!("recreate with Python {version}"),
         Strategy::UpdateConfig => format!("update pyvenv.cfg for Python {version}"),
+        Strategy::Relocate => format!("relocate and update pyvenv.cfg for Python {version}"),
         Strategy::None => "nothing".to_string(),
     }
 }
@@ -101,6 +126,9 @@ fn describe_action(action: &Action) -> String {
             "pyvenv.cfg {key}: {} -> {to}",
             from.as_deref().unwrap_or("(unset)")
         ),
+        Action::Rewrite { path, from, to } => {
+            format!("{}: {} -> {}", path.display(), from.display(), to.display())
+        }
         Action::Record(edit) => {
             let changes: Vec<String> = edit
                 .changes

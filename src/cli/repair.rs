@@ -120,6 +120,7 @@ pub fn run(args: &RepairArgs, settings: &Settings, printer: &Printer) -> ExitCod
         allowed: match args.strategy.unwrap_or(StrategyChoice::Auto) {
             StrategyChoice::Auto => Allowed::Auto,
             StrategyChoice::Relink => Allowed::Relink,
+            StrategyChoice::Relocate => Allowed::Relocate,
             StrategyChoice::Recreate => Allowed::Recreate,
         },
         python,
@@ -447,6 +448,10 @@ fn print_table(items: &[&Item], printer: &Printer) {
                         plan.strategy.as_str().to_string(),
                         format!("{} `{}`", t.version, t.path.display()),
                     ),
+                    // A relocation keeps the venv's own Python.
+                    None if !plan.is_empty() => {
+                        (plan.strategy.as_str().to_string(), "in place".into())
+                    }
                     _ if plan.fixes_everything() => ("none".into(), plan.reason.clone()),
                     _ => ("skip".into(), plan.reason.clone()),
                 },

@@ -480,13 +480,31 @@ pub fn apply_with(
         Action::Recreate(spec) if spec.copies => Some(spec.python.as_path()),
         _ => None,
     });
-    let verification = verify::verify(
+    let mut verification = verify::verify(
         &venv,
         target,
         inventory,
         copied_from,
         options.verify_timeout,
     );
+    let rewrote_pip = plan
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Rewrite { path, .. } if path == Path::new("bin/pip")));
+    if verification.ok && rewrote_pip {
+        // A relocation is verified the way the user will notice it: a rewritten script runs.
+        let python = verify::venv_python(&venv, target);
+        match verify::verify_pip(&venv, &python, options.verify_timeout) {
+            Ok(Some(version)) => verification
+                .notes
+                .push(format!("`bin/pip --version`: {version}")),
+            Ok(None) => {}
+            Err(problem) => {
+                verification.ok = false;
+                verification.problems.push(problem);
+            }
+        }
+    }
     if !verification.ok {
         return Err(match restore_and_clear(&backup, &journal_path) {
             Ok(()) => {
@@ -654,7 +672,9 @@ fn validate(plan: &Plan) -> Result<(), ExecError> {
     }
     for action in &plan.actions {
         match action {
-            Action::Symlink { path, .. } | Action::CopyFile { path, .. } => {
+            Action::Symlink { path, .. }
+            | Action::CopyFile { path, .. }
+            | Action::Rewrite { path, .. } => {
                 backup::check_relative(path)?;
             }
             Action::Record(edit) => backup::check_relative(&edit.path)?,
@@ -662,6 +682,49 @@ fn validate(plan: &Plan) -> Result<(), ExecError> {
         }
     }
     Ok(())
+}
+
+/// The new bytes and the mode of the file a [`Action::Rewrite`] changes. Refused for anything
+/// but a regular text file; stale when it no longer names `from`.
+fn rewritten(
+    venv: &Path,
+    path: &Path,
+    from: &Path,
+    to: &Path,
+) -> Result<(Vec<u8>, u32), ExecError> {
+    use std::os::unix::ffi::OsStrExt;
+    let full = venv.join(path);
+    let refused = |why: &str| ExecError::Refused {
+        path: full.clone(),
+        op: "rewrite".into(),
+        why: why.into(),
+    };
+    let meta = fs::symlink_metadata(&full).map_err(|e| ExecError::io(&full, "inspect", e))?;
+    if !meta.is_file() {
+        return Err(refused(
+            "it is not a regular file (venvfix does not write through links)",
+        ));
+    }
+    let bytes = crate::relocate::read_bounded(&full).ok_or_else(|| {
+        refused("it cannot be read as a regular file of a size a script can have")
+    })?;
+    if crate::scripts::is_binary(&bytes) {
+        return Err(refused(
+            "it is a binary file; venvfix never patches binaries",
+        ));
+    }
+    let kind = crate::relocate::kind_of(path);
+    let new = crate::relocate::rewrite(
+        &bytes,
+        kind,
+        from.as_os_str().as_bytes(),
+        to.as_os_str().as_bytes(),
+    )
+    .ok_or_else(|| ExecError::Stale {
+        venv: venv.to_path_buf(),
+        what: format!("`{}` no longer names `{}`", path.display(), from.display()),
+    })?;
+    Ok((new, meta.permissions().mode() & 0o7777))
 }
 
 /// Check every action against the venv as it is now: a plan made for another state is stale.
@@ -717,6 +780,9 @@ fn preflight(venv: &Path, plan: &Plan) -> Result<(), ExecError> {
                         source.display()
                     )));
                 }
+            }
+            Action::Rewrite { path, from, to } => {
+                rewritten(venv, path, from, to)?;
             }
             Action::Config { .. } => {}
             Action::Recreate(_) => {}
@@ -810,6 +876,11 @@ fn apply_action(venv: &Path, plan: &Plan, index: usize) -> Result<Vec<usize>, Ex
                 .filter(|(_, a)| matches!(a, Action::Config { .. }))
                 .map(|(i, _)| i)
                 .collect())
+        }
+        Action::Rewrite { path, from, to } => {
+            let (bytes, mode) = rewritten(venv, path, from, to)?;
+            state::write_atomic(&venv.join(path), &bytes, mode)?;
+            Ok(vec![index])
         }
         Action::Record(edit) => {
             let rewrite = records::rewrite(venv, edit).map_err(|e| record_error(venv, e))?;

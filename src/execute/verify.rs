@@ -396,8 +396,37 @@ fn judge(venv: &Path, want: &PythonVersion, site_packages: &Path, answer: Answer
 fn run(python: &Path, request: &Request, timeout: Duration) -> Result<Answer, String> {
     let request = serde_json::to_string(request).map_err(|e| e.to_string())?;
     let mut command = Command::new(python);
+    command.args(["-I", "-B", "-c", SCRIPT, &request]);
+    let (status, stdout, stderr) = run_bounded(command, timeout)?;
+    let answer = stdout
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix(MARKER));
+    match answer {
+        Some(json) if status.success() => {
+            serde_json::from_str(json).map_err(|e| format!("gave an unreadable answer: {e}"))
+        }
+        _ => Err(failure(status, &stderr)),
+    }
+}
+
+fn failure(status: std::process::ExitStatus, stderr: &str) -> String {
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no output");
+    format!("failed ({status}): {}", last.trim())
+}
+
+/// Run `command` with a scrubbed environment (no `PYTHON*`, `PIP_*`, `VIRTUAL_ENV*`; no
+/// bytecode written), stdin
+/// from `/dev/null`, in `/`, killed after `timeout`: its status, stdout and stderr.
+fn run_bounded(
+    mut command: Command,
+    timeout: Duration,
+) -> Result<(std::process::ExitStatus, String, String), String> {
     command
-        .args(["-I", "-B", "-c", SCRIPT, &request])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -412,6 +441,8 @@ fn run(python: &Path, request: &Request, timeout: Duration) -> Result<Answer, St
             command.env_remove(&key);
         }
     }
+    // Nothing it runs may write into the venv: a script run by its shebang cannot get `-B`.
+    command.env("PYTHONDONTWRITEBYTECODE", "1");
     let mut child = command
         .spawn()
         .map_err(|e| format!("could not start: {e}"))?;
@@ -454,23 +485,56 @@ fn run(python: &Path, request: &Request, timeout: Duration) -> Result<Answer, St
     };
     let stdout = String::from_utf8_lossy(&stdout.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
-    let answer = stdout
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix(MARKER));
-    match answer {
-        Some(json) if status.success() => {
-            serde_json::from_str(json).map_err(|e| format!("gave an unreadable answer: {e}"))
-        }
-        _ => {
-            let last = stderr
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("no output");
-            Err(format!("failed ({status}): {}", last.trim()))
-        }
+    Ok((status, stdout, stderr))
+}
+
+/// After a relocation: run `bin/pip --version` as a user does (through its shebang), and check
+/// it is this venv's pip. It runs only if its shebang (either form) leads to the same file as
+/// `python`, the interpreter [`verify`] already accepted (rule 2). `Ok(None)`: no `bin/pip`.
+pub fn verify_pip(venv: &Path, python: &Path, timeout: Duration) -> Result<Option<String>, String> {
+    let pip = venv.join("bin/pip");
+    let Some(head) = crate::scripts::read_script_head(&pip) else {
+        return Ok(None);
+    };
+    let Some((_, interpreter)) = crate::scripts::shebang(&head) else {
+        return Err("`bin/pip` has no shebang naming an interpreter".into());
+    };
+    let same = match (fs::canonicalize(&interpreter), fs::canonicalize(python)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !same {
+        return Err(format!(
+            "`bin/pip` runs `{}`, not the venv's verified interpreter; it was not run",
+            interpreter.display()
+        ));
     }
+    let mut command = Command::new(&pip);
+    command.arg("--version");
+    let (status, stdout, stderr) =
+        run_bounded(command, timeout).map_err(|e| format!("`bin/pip --version` {e}"))?;
+    if !status.success() {
+        return Err(format!("`bin/pip --version` {}", failure(status, &stderr)));
+    }
+    // `pip 23.2.1 from /venv/lib/python3.11/site-packages/pip (python 3.11)`
+    let location = stdout
+        .split(" from ")
+        .nth(1)
+        .and_then(|rest| rest.rsplit_once(" (python"))
+        .map(|(path, _)| PathBuf::from(path.trim()));
+    let inside = location.as_ref().is_some_and(|path| {
+        match (fs::canonicalize(path), fs::canonicalize(venv)) {
+            (Ok(p), Ok(v)) => p.starts_with(v),
+            _ => false,
+        }
+    });
+    if !inside {
+        return Err(format!(
+            "`bin/pip --version` says `{}`: it is not this venv's pip",
+            stdout.trim()
+        ));
+    }
+    Ok(Some(stdout.trim().to_string()))
 }
 
 /// What verification checks in one site-packages.
