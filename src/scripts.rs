@@ -319,7 +319,7 @@ pub fn activator_root(head: &[u8]) -> Option<PathBuf> {
             };
             let before = at.checked_sub(1).map(|i| line[i]);
             let after = line.get(at + marker.len()).copied();
-            if before.is_some_and(|b| ident(b) || b == b'$' || b == b'{' || b == b'.')
+            if before.is_some_and(|b| ident(b) || b == b'$' || b == b'{')
                 || !after.is_some_and(|b| b == b'=' || b == b' ' || b == b'\t')
             {
                 continue;
