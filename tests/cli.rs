@@ -715,3 +715,32 @@ fn check_uses_names_the_venvs_that_would_break_and_what_venvfix_would_do() {
     );
     assert_same_tree(&before, &snapshot(&env.path("projects")));
 }
+
+#[test]
+fn quiet_batch_repair_and_undo_print_no_hints() {
+    let env = TestEnv::new();
+    let python = python3();
+    env.add_python(&python);
+    let (a, b) = (env.path("projects/a/.venv"), env.path("projects/b/.venv"));
+    broken_venv_at(&env, &a);
+    broken_venv_at(&env, &b);
+
+    let out = env
+        .venvfix()
+        .args(["-q", "repair", "--yes", "projects"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(!stderr_of(&out).contains("hint"), "{}", stderr_of(&out));
+    assert!(!stdout_of(&out).contains("hint"), "{}", stdout_of(&out));
+
+    let out = env.venvfix().args(["-q", "undo"]).arg(&a).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "");
+    // Nothing left to undo: the error, without the hint.
+    let out = env.venvfix().args(["-q", "undo"]).arg(&a).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.starts_with("error:"), "{err}");
+    assert!(!err.contains("hint"), "{err}");
+}

@@ -41,8 +41,8 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
     });
     spinner.finish();
     printer.detail(&format!(
-        "scan: {} venvs in {:.0?}",
-        venvs.len(),
+        "scan: {} in {:.0?}",
+        count(venvs.len(), "venv", "venvs"),
         started.elapsed()
     ));
     let started = std::time::Instant::now();
@@ -53,8 +53,8 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
             let started = std::time::Instant::now();
             let inventory = Inventory::discover(&InventoryOptions::from_env());
             printer.detail(&format!(
-                "inventory: {} Pythons in {:.0?}",
-                inventory.pythons.len(),
+                "inventory: {} in {:.0?}",
+                count(inventory.pythons.len(), "Python", "Pythons"),
                 started.elapsed()
             ));
             inventory
@@ -62,8 +62,8 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
         state.as_ref(),
     );
     printer.detail(&format!(
-        "inspect and diagnose: {} venvs in {:.0?}",
-        venvs.len(),
+        "inspect and diagnose: {} in {:.0?}",
+        count(venvs.len(), "venv", "venvs"),
         started.elapsed()
     ));
     outcome.errors.splice(0..0, scan_errors);

@@ -5,7 +5,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use venvfix::execute::recreate::BuildEvent;
 use venvfix::scan::ScanProgress;
 
-use super::printer::Printer;
+use super::printer::{Printer, count};
 
 /// A spinner counting directories and venvs while a scan walks a tree.
 pub struct ScanSpinner {
@@ -31,8 +31,9 @@ impl ScanSpinner {
     /// Update from the scanner's callback (called from its worker threads).
     pub fn update(&self, progress: ScanProgress) {
         self.bar.set_message(format!(
-            "{} dirs, {} venvs",
-            progress.dirs_visited, progress.venvs_found
+            "{}, {}",
+            count(progress.dirs_visited as usize, "dir", "dirs"),
+            count(progress.venvs_found as usize, "venv", "venvs")
         ));
     }
 
