@@ -596,7 +596,7 @@ fn ask_recreate(item: &mut Item, printer: &Printer) -> Option<bool> {
                 "Recreate with Python {} ({count} distribution{} will be reinstalled: {dry_run}`{}`)",
                 t.version,
                 if count == 1 { "" } else { "s" },
-                t.path.display()
+                venvfix::shell::shown(&t.path)
             )
         })
         .collect();
