@@ -499,3 +499,44 @@ fn ten_recreates_leave_a_state_dir_below_twice_the_venvs() {
     );
     assert_backups_match_disk(&env);
 }
+
+#[test]
+fn an_undo_is_itself_undone_with_from() {
+    let env = TestEnv::new();
+    let venv = venv_on_removed_base(&env, "proj/venv", "old");
+    let before = snapshot(&venv);
+    new_base(&env, "new");
+    repair_yes(&env, &venv);
+    let repaired = snapshot(&venv);
+    env.venvfix().arg("undo").arg(&venv).assert().code(0);
+    assert_same_tree(&before, &snapshot(&venv));
+    let report = backups_json(&env, &[&venv]);
+    let steps = report["venvs"][0]["backups"].as_array().unwrap();
+    assert_eq!(steps[0]["kind"], "undo", "{report}");
+    assert_eq!(steps[0]["undo"]["state"], "redo");
+    assert_eq!(steps[1]["undo"]["state"], "undone");
+    let redo = steps[0]["path"].as_str().unwrap().to_string();
+    let out = env
+        .venvfix()
+        .args(["undo", "--from", &redo])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_same_tree(&repaired, &snapshot(&venv));
+    // A backup that is not one is refused, naming it.
+    let out = env
+        .venvfix()
+        .args(["undo", "--from"])
+        .arg(env.path("proj"))
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not a backup"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_same_tree(&repaired, &snapshot(&venv));
+}

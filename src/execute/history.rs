@@ -96,6 +96,11 @@ impl Record {
     pub fn describe(&self) -> String {
         let what = self.strategy.clone().unwrap_or_else(|| "undo".into());
         match (&self.from, &self.to) {
+            // Same version on both sides (a base replaced by another build): say which one.
+            (Some(from), Some(to)) if from.version == to.version && to.python.is_some() => {
+                let python = to.python.as_deref().unwrap_or(Path::new(""));
+                format!("{what} {from} -> {to} ({})", python.display())
+            }
             (Some(from), Some(to)) => format!("{what} {from} -> {to}"),
             (None, Some(to)) => format!("{what} -> {to}"),
             _ => what,
@@ -433,6 +438,7 @@ fn assess(venv: Option<PathBuf>, was: Vec<PathBuf>, groups: &[&Group]) -> VenvHi
 fn load_group(dir: &Path) -> Result<Option<Group>, ExecError> {
     let identity: Option<Identity> = read_json(&dir.join(IDENTITY)).ok().flatten();
     let journal = Journal::read(&dir.join("journal.json")).ok().flatten();
+    let legacy = legacy_records(dir);
     let backups = dir.join("backups");
     let mut steps = Vec::new();
     match fs::read_dir(&backups) {
@@ -440,10 +446,15 @@ fn load_group(dir: &Path) -> Result<Option<Group>, ExecError> {
             for entry in entries {
                 let entry = entry.map_err(|e| ExecError::io(&backups, "list", e))?;
                 let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-                if !is_dir {
+                // `.removing-*`: a discard that was interrupted, no longer a backup.
+                if !is_dir || entry.file_name().to_string_lossy().starts_with('.') {
                     continue;
                 }
-                steps.push(load_step(dir, &entry.path(), journal.as_ref()));
+                let mut step = load_step(dir, &entry.path(), journal.as_ref());
+                if step.record.is_none() && step.damage.is_none() && !step.in_journal {
+                    step.record = legacy_record(&step, &legacy);
+                }
+                steps.push(step);
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -465,6 +476,78 @@ fn load_group(dir: &Path) -> Result<Option<Group>, ExecError> {
         root: identity.and_then(|i| i.root),
         steps,
     }))
+}
+
+/// The records an older venvfix kept beside the backups: `last.json` (the last repair) and
+/// `undone-*.json` (repairs undone since), each naming its backup; `(record, undone at)`.
+fn legacy_records(group: &Path) -> Vec<(super::journal::LastRepair, Option<String>)> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(group) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let undone = match name.as_str() {
+            "last.json" => None,
+            n if n.starts_with("undone-") && n.ends_with(".json") => {
+                let stamp = &n["undone-".len()..n.len() - ".json".len()];
+                Some(
+                    parse_rfc3339(stamp)
+                        .map(|_| stamp.to_string())
+                        .unwrap_or_default(),
+                )
+            }
+            _ => continue,
+        };
+        if let Ok(Some(last)) = read_json(&entry.path()) {
+            out.push((last, undone));
+        }
+    }
+    out
+}
+
+/// A record for a complete backup an older venvfix took: from its `last.json` or
+/// `undone-*.json` when one names it, else (a backup taken before an undo) an undo record.
+/// Without it, upgrading would turn real backups into leftovers that `prune` removes.
+fn legacy_record(
+    step: &Step,
+    legacy: &[(super::journal::LastRepair, Option<String>)],
+) -> Option<Record> {
+    let manifest = step.manifest.as_ref()?;
+    if let Some((last, undone)) = legacy.iter().find(|(l, _)| l.backup == step.dir) {
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+        return Some(Record {
+            format: 1,
+            kind: StepKind::Repair,
+            venv: manifest.venv.clone(),
+            strategy: text(&last.plan["strategy"]),
+            from: None,
+            to: Some(Side {
+                version: text(&last.plan["target"]["version"]),
+                python: text(&last.plan["target"]["path"]).map(PathBuf::from),
+            }),
+            applied_at: last.applied_at.clone(),
+            batch: None,
+            after: last.after.clone(),
+            plan: last.plan.clone(),
+            undone_at: undone.clone(),
+            undoes: None,
+        });
+    }
+    (manifest.reason == "undo").then(|| Record {
+        format: 1,
+        kind: StepKind::Undo,
+        venv: manifest.venv.clone(),
+        strategy: None,
+        from: None,
+        to: None,
+        applied_at: manifest.created_at.clone(),
+        batch: None,
+        after: None,
+        plan: serde_json::Value::Null,
+        undone_at: None,
+        undoes: None,
+    })
 }
 
 fn load_step(group: &Path, dir: &Path, journal: Option<&Journal>) -> Step {
@@ -857,6 +940,49 @@ pub fn last_batch(histories: &[VenvHistory]) -> Option<(String, Vec<&VenvHistory
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backups_of_an_older_venvfix_keep_their_place_in_the_history() {
+        let tmp = tempfile::tempdir().unwrap();
+        let venv = tmp.path().join("v");
+        fs::create_dir(&venv).unwrap();
+        fs::write(venv.join("pyvenv.cfg"), "home = /a\n").unwrap();
+        let state = VenvState::locate(&tmp.path().join("state"), &venv).unwrap();
+        state.create().unwrap();
+        let paths = [PathBuf::from("pyvenv.cfg")];
+        let repair = Backup::take(&state.venv, &paths, &state.backups_dir(), "repair").unwrap();
+        let before_undo = Backup::take(&state.venv, &paths, &state.backups_dir(), "undo").unwrap();
+        let last = super::super::journal::LastRepair {
+            backup: repair.dir.clone(),
+            plan: serde_json::json!({"strategy": "relink", "target": {"version": "3.8.19"}}),
+            applied_at: "2026-01-01T00:00:00Z".into(),
+            after: Some(AfterRepair::record(&repair).unwrap()),
+        };
+        write_json(&state.dir.join("last.json"), &last).unwrap();
+        let history = History::load(&tmp.path().join("state")).unwrap();
+        let mine = history.of_venv(&state.venv);
+        let kinds: Vec<(Option<StepKind>, Applicable)> = mine
+            .steps
+            .iter()
+            .map(|(s, a)| (s.kind(), a.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (Some(StepKind::Undo), Applicable::Redo),
+                (Some(StepKind::Repair), Applicable::Next),
+            ]
+        );
+        assert_eq!(mine.next_undo().unwrap().0.dir, repair.dir);
+        assert_eq!(
+            mine.steps[1].0.record.as_ref().unwrap().describe(),
+            "relink -> 3.8.19"
+        );
+        drop(before_undo);
+        // Nothing of it is a leftover for `prune`.
+        let plan = plan_prune(&history, &PruneRequest::default(), now_secs());
+        assert!(plan.remove.is_empty(), "{:?}", plan.remove);
+    }
 
     #[test]
     fn timestamps_parse_back() {

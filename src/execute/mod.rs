@@ -1053,6 +1053,13 @@ pub fn undo_with(
     let backup = Backup::open(&step.dir)?;
     backup.check()?;
     let record = step.record.clone();
+    if let Some(record) = &record
+        && history::read_record(&step.dir)?.is_none()
+    {
+        // A backup an older venvfix took: its record is made from `last.json`; written down
+        // now so that marking it undone sticks.
+        history::write_record(&step.dir, record)?;
+    }
     let changed = match record.as_ref().and_then(|r| r.after.as_ref()) {
         Some(after) => after.changes(&venv)?,
         None => Vec::new(),
