@@ -126,6 +126,7 @@ pub fn add_interrupted(diagnosis: &mut Diagnosis, venv: &Path, state: &ExecOptio
             Problem {
                 kind,
                 severity,
+                entry: None,
                 message: pending.message(),
                 hint,
             },

@@ -28,8 +28,6 @@ pub enum ConfigError {
     NotText { offset: usize },
     #[error("contains NUL bytes (a binary file, not `key = value` text)")]
     Binary,
-    #[error("line {line} is not `key = value`: `{text}`")]
-    BadLine { line: usize, text: String },
     #[error("has no `home` key")]
     NoHome,
 }
@@ -38,14 +36,16 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PyvenvCfg {
     lines: Vec<Line>,
+    /// Lines that are neither `key = value`, blank nor a comment: `(line number, text)`.
+    ignored: Vec<(usize, String)>,
     /// Whether the original text ended with a newline (uv's files may not).
     trailing_newline: bool,
 }
 
 impl PyvenvCfg {
-    /// Parse the bytes of a `pyvenv.cfg`. Strict: text that is not `key = value` lines (binary
-    /// garbage, a truncated write) is an error, because a repair must not rewrite what it cannot
-    /// read.
+    /// Parse the bytes of a `pyvenv.cfg` as CPython does: lines split at the first `=`, other
+    /// lines skipped (and listed by [`PyvenvCfg::ignored_lines`]). Binary garbage and text that
+    /// is not UTF-8 are an error, because a repair must not rewrite what it cannot read.
     pub fn parse(bytes: &[u8]) -> Result<Self, ConfigError> {
         if bytes.contains(&0) {
             return Err(ConfigError::Binary);
@@ -55,25 +55,24 @@ impl PyvenvCfg {
         })?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut lines = Vec::new();
+        let mut ignored = Vec::new();
         for (index, raw) in text.lines().enumerate() {
             let trimmed = raw.trim();
             if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
                 lines.push(Line::Other(raw.to_string()));
                 continue;
             }
-            let Some((key, value)) = raw.split_once('=') else {
-                return Err(ConfigError::BadLine {
-                    line: index + 1,
-                    text: shorten(trimmed),
-                });
+            // CPython skips a line without `=` (`[extra]`) and never asks for an empty or odd
+            // key: such lines are kept as written and reported, not a reason to rebuild.
+            let entry = raw
+                .split_once('=')
+                .map(|(key, value)| (key.trim().to_ascii_lowercase(), value))
+                .filter(|(key, _)| !key.is_empty() && !key.chars().any(|c| c.is_control()));
+            let Some((key, value)) = entry else {
+                ignored.push((index + 1, shorten(trimmed)));
+                lines.push(Line::Other(raw.to_string()));
+                continue;
             };
-            let key = key.trim().to_ascii_lowercase();
-            if key.is_empty() || key.chars().any(|c| c.is_control()) {
-                return Err(ConfigError::BadLine {
-                    line: index + 1,
-                    text: shorten(trimmed),
-                });
-            }
             lines.push(Line::Entry {
                 key,
                 value: value.trim().to_string(),
@@ -82,9 +81,19 @@ impl PyvenvCfg {
         }
         let cfg = PyvenvCfg {
             lines,
+            ignored,
             trailing_newline: text.ends_with('\n') || text.is_empty(),
         };
         Ok(cfg)
+    }
+
+    /// A config with no lines, for a venv that lost its file.
+    pub fn empty() -> Self {
+        PyvenvCfg {
+            lines: Vec::new(),
+            ignored: Vec::new(),
+            trailing_newline: true,
+        }
     }
 
     /// The value of `key` (case-insensitive). CPython uses the last occurrence; so do we.
@@ -102,6 +111,11 @@ impl PyvenvCfg {
             Line::Entry { key, value, .. } => Some((key.as_str(), value.as_str())),
             Line::Other(_) => None,
         })
+    }
+
+    /// Lines CPython skips that are not blank or comments (`[extra]`): `(line number, text)`.
+    pub fn ignored_lines(&self) -> &[(usize, String)] {
+        &self.ignored
     }
 
     /// The lines as parsed.
@@ -292,7 +306,7 @@ base-executable = /root/.pyenv/versions/3.12.1/bin/python3.12
     }
 
     #[test]
-    fn rejects_binary_and_non_config_text() {
+    fn rejects_binary_and_skips_lines_cpython_skips() {
         assert_eq!(
             PyvenvCfg::parse(b"home = /x\n\0\0\x01"),
             Err(ConfigError::Binary)
@@ -301,14 +315,13 @@ base-executable = /root/.pyenv/versions/3.12.1/bin/python3.12
             PyvenvCfg::parse(b"home = /x\n\xff\xfe"),
             Err(ConfigError::NotText { offset: 10 })
         ));
+        let cfg = PyvenvCfg::parse(b"home = /x\n[extra]\n = value\n").unwrap();
+        assert_eq!(cfg.home(), Some("/x"));
         assert_eq!(
-            PyvenvCfg::parse(b"home = /x\nthis is not a config\n"),
-            Err(ConfigError::BadLine {
-                line: 2,
-                text: "this is not a config".into()
-            })
+            cfg.ignored_lines(),
+            [(2, "[extra]".to_string()), (3, "= value".to_string())]
         );
-        assert!(PyvenvCfg::parse(b" = value\n").is_err());
+        assert_eq!(cfg.render(), "home = /x\n[extra]\n = value\n");
     }
 
     #[test]

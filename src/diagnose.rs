@@ -15,7 +15,10 @@ use serde::Serialize;
 use crate::elf;
 use crate::inventory::{self, Installation, Inventory};
 use crate::links::ChainEnd;
-use crate::venv::{ConfigState, DanglingLink, EntryKind, Interpreter, Venv, is_interpreter_name};
+use crate::safe_read::{self, Follow};
+use crate::venv::{
+    ConfigState, DanglingLink, Entry, Leads, LibDir, SEED_DISTRIBUTIONS, Venv, is_interpreter_name,
+};
 use crate::version::PythonVersion;
 
 /// The stable problem ids of DESIGN.md (used in JSON).
@@ -108,6 +111,9 @@ impl Status {
 pub struct Problem {
     pub kind: ProblemKind,
     pub severity: Severity,
+    /// The interpreter entry or file it is about, relative to the venv (`bin/python3`,
+    /// `pyvenv.cfg`, `lib/python3.8/site-packages`).
+    pub entry: Option<String>,
     /// What is wrong, naming the link, its target, the versions, the file.
     pub message: String,
     /// What to do about it.
@@ -140,22 +146,35 @@ pub struct Base {
     pub installation: Option<Installation>,
 }
 
+/// The verdict on one interpreter entry of `bin/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryVerdict {
+    /// Its path in the venv (absolute).
+    pub path: PathBuf,
+    /// Its file name (`python3`).
+    pub name: String,
+    /// What it runs (links) or is (copies), when known.
+    pub base: Option<Base>,
+    /// The worst of the problems found for it.
+    pub status: Status,
+}
+
 /// A venv and everything wrong with it.
 #[derive(Debug, Clone)]
 pub struct Diagnosis {
     pub venv: Venv,
-    /// The installation the interpreter runs (for links) or is bound to (for copies).
+    /// The installation the venv's link out leads to (for copies: the one the copy is bound to);
+    /// what a single-valued report names. Each entry's own is in `entries`.
     pub base: Option<Base>,
+    /// One verdict per interpreter entry, by name.
+    pub entries: Vec<EntryVerdict>,
     pub problems: Vec<Problem>,
 }
 
 impl Diagnosis {
+    /// The worst of the problems: broken, warning, or ok.
     pub fn status(&self) -> Status {
-        match self.problems.iter().map(|p| p.severity).max() {
-            Some(Severity::Error) => Status::Broken,
-            Some(Severity::Warning) => Status::Warning,
-            _ => Status::Ok,
-        }
+        status_of(&self.problems)
     }
 
     pub fn has(&self, kind: ProblemKind) -> bool {
@@ -169,20 +188,58 @@ impl Diagnosis {
 }
 
 /// Diagnose `venv` against the installed Pythons.
+///
+/// Every interpreter entry of `bin/` is judged: entries that lead to the same file (the usual
+/// `python -> python3.12 -> /usr/bin/python3.12`) are judged once, as a group named by the entry
+/// that leaves the venv; an entry a user relinked by hand is judged on its own. The venv's status
+/// is the worst of them.
 pub fn diagnose(venv: Venv, inventory: &Inventory) -> Diagnosis {
     let mut d = Detector {
         venv: &venv,
         inventory,
         problems: Vec::new(),
+        entry: None,
     };
     d.config();
-    let base = d.interpreter();
-    if let Some(base) = &base {
-        if base.version.major == 0 {
-            d.unknown(base);
+    let mut entries = Vec::new();
+    if venv.interpreters.is_empty() {
+        let hint = d.repair_hint();
+        d.entry = Some("bin".into());
+        d.push(
+            ProblemKind::InterpreterMissing,
+            Severity::Error,
+            format!(
+                "`{}` has no python interpreter entry",
+                venv.root.join("bin").display()
+            ),
+            hint,
+        );
+        d.entry = None;
+    }
+    for group in groups(&venv) {
+        let first_problem = d.problems.len();
+        d.entry = Some(d.rel(&group.named().path));
+        let base = d.judge(&group);
+        d.entry = None;
+        let status = status_of(&d.problems[first_problem..]);
+        for member in &group.members {
+            entries.push(EntryVerdict {
+                path: member.path.clone(),
+                name: member.name.clone(),
+                base: base.clone(),
+                status,
+            });
         }
-        d.versions(base);
-        if base.os_managed {
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let base = main_base(&venv, &entries);
+    let mut seen_system = Vec::new();
+    for verdict in &entries {
+        if let Some(base) = verdict.base.as_ref().filter(|b| b.os_managed)
+            && !seen_system.contains(&base.executable)
+        {
+            seen_system.push(base.executable.clone());
+            d.entry = Some(d.rel(&verdict.path));
             d.push(
                 ProblemKind::SystemInterpreter,
                 Severity::Info,
@@ -197,23 +254,142 @@ pub fn diagnose(venv: Venv, inventory: &Inventory) -> Diagnosis {
                 },
                 Some("pin the venv to a Python you manage (pyenv, uv) with `venvfix repair --python`".into()),
             );
+            d.entry = None;
         }
     }
-    d.orphans(base.as_ref());
+    d.orphans(&entries);
     d.links();
     d.moved();
     let problems = d.problems;
     Diagnosis {
         venv,
         base,
+        entries,
         problems,
     }
+}
+
+/// The base a single-valued report names: that of the link out of the venv, else of the entry
+/// a user reaches for first that runs something.
+fn main_base(venv: &Venv, entries: &[EntryVerdict]) -> Option<Base> {
+    let of = |path: &Path| {
+        entries
+            .iter()
+            .find(|e| e.path == path)
+            .and_then(|e| e.base.clone())
+    };
+    if let Some(link) = venv.base_link()
+        && let Some(base) = of(&link.path)
+    {
+        return Some(base);
+    }
+    venv.entries_by_use().into_iter().find_map(|e| of(&e.path))
+}
+
+fn status_of(problems: &[Problem]) -> Status {
+    match problems.iter().map(|p| p.severity).max() {
+        Some(Severity::Error) => Status::Broken,
+        Some(Severity::Warning) => Status::Warning,
+        _ => Status::Ok,
+    }
+}
+
+/// Entries that lead to the same thing, judged once.
+struct Group<'a> {
+    /// By use (`python`, `python3`, versioned), the link out of the venv first.
+    members: Vec<&'a Entry>,
+    leads: &'a Leads,
+}
+
+impl Group<'_> {
+    /// The entry a problem is about: the one that leaves the venv when there is one.
+    fn named(&self) -> &Entry {
+        self.members[0]
+    }
+}
+
+/// What makes two entries the same for a verdict: the file they run (a copy by its content,
+/// since `--copies` writes each name as its own file), or where their chain ends.
+#[derive(PartialEq, Eq)]
+enum GroupKey {
+    Base(PathBuf),
+    Copy(u64, u64),
+    Nowhere(PathBuf),
+}
+
+fn groups(venv: &Venv) -> Vec<Group<'_>> {
+    let mut groups: Vec<(GroupKey, Group)> = Vec::new();
+    let base_link = venv.base_link().map(|e| e.path.clone());
+    let mut ordered = venv.entries_by_use();
+    ordered.sort_by_key(|e| Some(&e.path) != base_link.as_ref());
+    for entry in ordered {
+        let key = match &entry.leads {
+            Leads::Base(file) => GroupKey::Base(file.clone()),
+            Leads::Copy(file) => match read_copy(file) {
+                Ok(bytes) => {
+                    let mut hasher = std::hash::DefaultHasher::new();
+                    std::hash::Hasher::write(&mut hasher, &bytes);
+                    GroupKey::Copy(bytes.len() as u64, std::hash::Hasher::finish(&hasher))
+                }
+                Err(_) => GroupKey::Nowhere(file.clone()),
+            },
+            // Entries caught in one loop are one problem, whichever hop each entered it by.
+            Leads::Nowhere(ChainEnd::Loop { .. }) => GroupKey::Nowhere(
+                entry
+                    .chain()
+                    .and_then(|c| c.hops.iter().map(|h| crate::links::normalize(h)).min())
+                    .unwrap_or_else(|| entry.path.clone()),
+            ),
+            Leads::Nowhere(end) => GroupKey::Nowhere(end.path().to_path_buf()),
+        };
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.members.push(entry),
+            None => groups.push((
+                key,
+                Group {
+                    members: vec![entry],
+                    leads: &entry.leads,
+                },
+            )),
+        }
+    }
+    groups.into_iter().map(|(_, g)| g).collect()
+}
+
+/// Copies are read whole, to a bound (a static interpreter is a few MB), through
+/// [`safe_read`]: never blocking, never a device or a file under `/proc`.
+const MAX_COPY_BYTES: u64 = 64 << 20;
+
+fn read_copy(path: &Path) -> Result<Vec<u8>, safe_read::ReadError> {
+    safe_read::read(path, MAX_COPY_BYTES, Follow::Never)
+}
+
+/// The first bytes of `path`, for telling a binary from a script; `None` if unreadable.
+fn head(path: &Path) -> Option<Vec<u8>> {
+    safe_read::read_head(path, 128, Follow::Links).ok()
+}
+
+/// Why a file is not an interpreter binary: a script (its `#!` line) or something else.
+fn not_a_binary(bytes: &[u8]) -> Option<String> {
+    if inventory::discover::is_native_binary(bytes) {
+        return None;
+    }
+    if let Some(rest) = bytes.strip_prefix(b"#!") {
+        let line = rest.split(|b| *b == b'\n').next().unwrap_or(rest);
+        return Some(format!(
+            "a script (`#!{}`), not an interpreter",
+            String::from_utf8_lossy(line).trim()
+        ));
+    }
+    Some("not an executable binary".into())
 }
 
 struct Detector<'a> {
     venv: &'a Venv,
     inventory: &'a Inventory,
     problems: Vec<Problem>,
+    /// The entry (or file) the problems pushed now are about.
+    entry: Option<String>,
 }
 
 impl Detector<'_> {
@@ -227,6 +403,7 @@ impl Detector<'_> {
         self.problems.push(Problem {
             kind,
             severity,
+            entry: self.entry.clone(),
             message,
             hint,
         });
@@ -243,10 +420,68 @@ impl Detector<'_> {
         self.venv.relative(path).display().to_string()
     }
 
+    /// The group's entries for a message: "`bin/python3`", or "`bin/python3` (and
+    /// `bin/python`, `bin/python3.12`)".
+    fn label(&self, group: &Group) -> String {
+        let mut out = format!("`{}`", self.rel(&group.named().path));
+        if group.members.len() > 1 {
+            let others: Vec<String> = group.members[1..]
+                .iter()
+                .map(|e| format!("`{}`", self.rel(&e.path)))
+                .collect();
+            out.push_str(&format!(" (and {})", others.join(", ")));
+        }
+        out
+    }
+
+    /// The chain of the group's named entry, with the venv's own paths shown relative.
+    fn chain_text(&self, group: &Group) -> String {
+        let entry = group.named();
+        match entry.chain() {
+            Some(chain) => {
+                let mut text = chain.describe().replace(
+                    &format!("`{}`", entry.path.display()),
+                    &format!("`{}`", self.rel(&entry.path)),
+                );
+                if group.members.len() > 1 {
+                    let label = self.label(group);
+                    let others = label
+                        .split_once(" (and ")
+                        .map(|(_, rest)| format!(" (and {}", rest))
+                        .unwrap_or_default();
+                    text.push_str(&others);
+                }
+                text
+            }
+            None => self.label(group),
+        }
+    }
+
     fn config(&mut self) {
         let file = self.venv.root.join("pyvenv.cfg");
         let message = match &self.venv.config {
-            ConfigState::Parsed(_) => return,
+            ConfigState::Parsed(cfg) => {
+                let ignored = cfg.ignored_lines();
+                if !ignored.is_empty() {
+                    let lines: Vec<String> = ignored
+                        .iter()
+                        .map(|(n, text)| format!("line {n} `{text}`"))
+                        .collect();
+                    self.entry = Some("pyvenv.cfg".into());
+                    self.push(
+                        ProblemKind::InvalidConfig,
+                        Severity::Warning,
+                        format!(
+                            "`{}` has lines that are not `key = value` ({}): CPython skips them                              and the venv works, other tools may not",
+                            file.display(),
+                            lines.join(", ")
+                        ),
+                        None,
+                    );
+                    self.entry = None;
+                }
+                return;
+            }
             ConfigState::Missing if self.venv.legacy_orig_prefix.is_some() => return,
             ConfigState::Missing => format!(
                 "`{}` is missing: Python cannot tell this directory is a venv and runs without \
@@ -257,117 +492,164 @@ impl Detector<'_> {
             ConfigState::Invalid(e) => format!("`{}` {e}", file.display()),
         };
         let hint = self.repair_hint();
+        self.entry = Some("pyvenv.cfg".into());
         self.push(ProblemKind::InvalidConfig, Severity::Error, message, hint);
+        self.entry = None;
     }
 
-    /// Find what the venv's `bin/python` runs; report it if it runs nothing.
-    fn interpreter(&mut self) -> Option<Base> {
-        let venv = self.venv;
-        let Some(runner) = venv.runner() else {
-            let hint = self.repair_hint();
-            self.push(
-                ProblemKind::InterpreterMissing,
-                Severity::Error,
-                format!(
-                    "`{}` has no python interpreter entry",
-                    venv.root.join("bin").display()
-                ),
-                hint,
-            );
-            return None;
-        };
-        // A chain that ends at a regular file inside the venv is a copied interpreter
-        // (virtualenv < 20: `bin/python -> python3.8`, a copy): the venv is not its base.
-        if let Some(file) = venv.copied_runner() {
-            return self.copied_base(runner, &file);
+    /// Judge one group of entries: what it runs, and whether that fits the venv.
+    fn judge(&mut self, group: &Group) -> Option<Base> {
+        let base = match group.leads {
+            Leads::Base(file) => self.linked_base(group, file),
+            Leads::Copy(file) => self.copied_base(group, file),
+            Leads::Nowhere(end) => {
+                self.nowhere(group, end);
+                None
+            }
+        }?;
+        if base.version.major == 0 {
+            self.unknown(group, &base);
+            return Some(base);
         }
-        match &runner.kind {
-            EntryKind::Link { chain, .. } => match &chain.end {
-                ChainEnd::File { canonical, .. } => Some(self.base_of(canonical)),
-                // Not missing: this user may not read it (a base under another user's home).
-                ChainEnd::Unreadable { path, error } => {
-                    let message = format!(
-                        "{} cannot be followed: `{}` cannot be read by this user ({error}); the \
-                         venv may work for its owner",
-                        chain.describe().replace(
-                            &format!("`{}`", runner.path.display()),
-                            &format!("`{}`", self.rel(&runner.path))
-                        ),
-                        path.display()
-                    );
-                    self.push(
-                        ProblemKind::UnknownInterpreter,
-                        Severity::Warning,
-                        message,
-                        Some("run venvfix as the user who owns the venv and its Python".into()),
-                    );
-                    None
-                }
-                end => {
-                    let why = match end {
-                        ChainEnd::Missing { path } => {
-                            format!(
-                                "`{}` does not exist (its Python was removed)",
-                                path.display()
-                            )
-                        }
-                        ChainEnd::Loop { path } => {
-                            format!("the links loop at `{}`", path.display())
-                        }
-                        ChainEnd::NotAFile { path } => {
-                            format!("`{}` is not a file", path.display())
-                        }
-                        ChainEnd::File { .. } | ChainEnd::Unreadable { .. } => {
-                            unreachable!("handled above")
-                        }
-                    };
-                    let message = format!(
-                        "{} leads nowhere: {why}",
-                        chain.describe().replace(
-                            &format!("`{}`", runner.path.display()),
-                            &format!("`{}`", self.rel(&runner.path))
-                        )
-                    );
-                    let hint = self.repair_hint();
-                    self.push(
-                        ProblemKind::InterpreterMissing,
-                        Severity::Error,
-                        message,
-                        hint,
-                    );
-                    None
-                }
-            },
-            EntryKind::Copy { .. } => self.copied_base(runner, &runner.path),
-            EntryKind::Other => {
+        self.versions(group, &base, matches!(group.leads, Leads::Copy(_)));
+        Some(base)
+    }
+
+    /// A chain that ends nowhere runnable.
+    fn nowhere(&mut self, group: &Group, end: &ChainEnd) {
+        let chain = self.chain_text(group);
+        match end {
+            // Not missing: this user may not read it (a base under another user's home).
+            ChainEnd::Unreadable { path, error } => {
+                let message = format!(
+                    "{chain} cannot be followed: `{}` cannot be read by this user ({error}); the \
+                     venv may work for its owner",
+                    path.display()
+                );
+                self.push(
+                    ProblemKind::UnknownInterpreter,
+                    Severity::Warning,
+                    message,
+                    Some("run venvfix as the user who owns the venv and its Python".into()),
+                );
+            }
+            ChainEnd::Special { path } => {
+                let message = format!(
+                    "{chain} goes through `{}`: a link into `/proc` or `/dev` resolves \
+                     differently for each process that reads it, so it is not an interpreter \
+                     venvfix can identify; it was not followed and not run",
+                    path.display()
+                );
                 let hint = self.repair_hint();
-                let message = format!("`{}` is not an interpreter file", self.rel(&runner.path));
+                self.push(
+                    ProblemKind::UnknownInterpreter,
+                    Severity::Error,
+                    message,
+                    hint,
+                );
+            }
+            ChainEnd::NotAFile { path } if group.named().chain().is_none() => {
+                let message = format!(
+                    "{} is not an interpreter file (`{}` is a directory or a special file)",
+                    self.label(group),
+                    path.display()
+                );
+                let hint = self.repair_hint();
                 self.push(
                     ProblemKind::InterpreterMissing,
                     Severity::Error,
                     message,
                     hint,
                 );
-                None
+            }
+            end => {
+                let why = match end {
+                    ChainEnd::Missing { path } => {
+                        format!(
+                            "`{}` does not exist (its Python was removed)",
+                            path.display()
+                        )
+                    }
+                    ChainEnd::Loop { path } => format!("the links loop at `{}`", path.display()),
+                    ChainEnd::NotAFile { path } => format!("`{}` is not a file", path.display()),
+                    ChainEnd::File { path, .. } => format!("`{}` cannot be read", path.display()),
+                    ChainEnd::Unreadable { .. } | ChainEnd::Special { .. } => {
+                        unreachable!("handled above")
+                    }
+                };
+                let hint = self.repair_hint();
+                self.push(
+                    ProblemKind::InterpreterMissing,
+                    Severity::Error,
+                    format!("{chain} leads nowhere: {why}"),
+                    hint,
+                );
             }
         }
     }
 
-    /// The base of a venv whose `bin/python` is a copy (`--copies`, virtualenv < 20): the
-    /// installation `home` (or `orig-prefix.txt`) names. Whether the copy can start at all is
-    /// read from its ELF dynamic section, never by running it: a launcher (pyenv's
-    /// `--enable-shared` builds) needs `libpython` from its `RUNPATH`, which is not `home`.
-    fn copied_base(&mut self, runner: &Interpreter, file: &Path) -> Option<Base> {
+    /// The base a link out of the venv runs: an installed Python discovery found, else judged
+    /// from its files. A file discovery did not find that is a script or not a native binary
+    /// is never an interpreter.
+    fn linked_base(&mut self, group: &Group, file: &Path) -> Option<Base> {
+        if self.inventory.find(file).is_none()
+            && let Some(why) = head(file).as_deref().and_then(not_a_binary)
+        {
+            let message = format!(
+                "{} leads to `{}`, which is {why}; it was not run",
+                self.chain_text(group),
+                file.display()
+            );
+            let hint = self.repair_hint();
+            self.push(
+                ProblemKind::UnknownInterpreter,
+                Severity::Error,
+                message,
+                hint,
+            );
+            return None;
+        }
+        Some(self.base_of(file))
+    }
+
+    /// What a copied interpreter runs (`--copies`, virtualenv < 20), read from the copy itself,
+    /// never by running it: a launcher (pyenv's `--enable-shared` builds) is bound to the
+    /// `libpython` its `RUNPATH` finds, which is not `home`; a static interpreter (Debian's)
+    /// carries its own version and takes its standard library from `home/../lib/pythonX.Y`
+    /// or above it, and cannot start without one.
+    fn copied_base(&mut self, group: &Group, file: &Path) -> Option<Base> {
         let venv = self.venv;
-        let shown = if file == runner.path {
-            format!("`{}`", self.rel(&runner.path))
+        let entry = group.named();
+        let shown = if file == entry.path {
+            self.label(group)
         } else {
-            format!(
-                "`{}` (a link to `{}`)",
-                self.rel(&runner.path),
-                self.rel(file)
-            )
+            format!("{} (a link to `{}`)", self.label(group), self.rel(file))
         };
+        let bytes = match read_copy(file) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let message = format!("{shown} cannot be read: {}", e.reason());
+                self.push(
+                    ProblemKind::UnknownInterpreter,
+                    Severity::Warning,
+                    message,
+                    Some("run venvfix as the user who owns the venv".into()),
+                );
+                return None;
+            }
+        };
+        if let Some(why) = not_a_binary(&bytes) {
+            let message =
+                format!("{shown} is {why}; venvfix cannot tell what it runs, and did not run it");
+            let hint = self.repair_hint();
+            self.push(
+                ProblemKind::UnknownInterpreter,
+                Severity::Error,
+                message,
+                hint,
+            );
+            return None;
+        }
         let home = match (venv.home(), &venv.legacy_orig_prefix) {
             (Some(home), _) => home,
             (None, Some(prefix)) => {
@@ -396,11 +678,12 @@ impl Detector<'_> {
                 }
                 prefix.join("bin")
             }
-            // No config and no orig-prefix.txt: `invalid-config` says so.
-            (None, None) => return None,
+            // No config and no orig-prefix.txt: `invalid-config` says so; the copy is still
+            // judged by what it needs, with no `home` to look in.
+            (None, None) => PathBuf::new(),
         };
 
-        let binding = match elf::read_dynamic(file) {
+        let binding = match elf::parse_dynamic(&bytes) {
             None => Binding::Unreadable,
             Some(dynamic) => match dynamic.libpython() {
                 None => Binding::Static,
@@ -448,71 +731,130 @@ impl Detector<'_> {
             },
         };
 
-        if !home.is_dir() {
-            let (message, base) = match &binding {
-                Binding::Shared { lib, dir } => (
-                    format!(
+        match binding {
+            Binding::Shared { lib, dir } => {
+                let base = self.bound_base(&lib, &dir);
+                if !home.as_os_str().is_empty() && !home.is_dir() {
+                    let message = format!(
                         "pyvenv.cfg `home = {}` does not exist, but {shown} is a copied launcher \
                          that loads `{lib}` from `{}` (its RUNPATH, not `home`): it still runs, \
                          falling back to its compiled-in prefix, which works only while that \
                          installation stays",
                         home.display(),
                         dir.display()
-                    ),
-                    self.bound_base(lib, dir),
-                ),
-                Binding::Static => (
-                    format!(
-                        "pyvenv.cfg `home = {}` does not exist; {shown} is a complete copied \
-                         interpreter (it needs no `libpython`), so it still runs and falls back \
-                         to its compiled-in prefix, which works only while that prefix holds its \
-                         standard library",
-                        home.display()
-                    ),
-                    None,
-                ),
-                Binding::Unreadable => {
-                    let message = format!(
-                        "{shown} is a copied interpreter whose base `{}` is gone, and venvfix \
-                         cannot read what it needs to start (not an ELF binary it can parse)",
-                        home.display()
                     );
                     let hint = self.repair_hint();
-                    self.push(
-                        ProblemKind::InterpreterMissing,
-                        Severity::Error,
-                        message,
-                        hint,
-                    );
-                    return None;
+                    self.push(ProblemKind::StaleHome, Severity::Warning, message, hint);
                 }
-            };
+                base
+            }
+            Binding::Static => self.static_copy(group, &shown, file, &bytes, &home),
+            Binding::Unreadable => {
+                let message = format!(
+                    "{shown} is a copied interpreter venvfix cannot read what it needs to start \
+                     from (not an ELF binary it can parse); it was not run"
+                );
+                let (severity, hint) = if home.is_dir() {
+                    (Severity::Warning, None)
+                } else {
+                    (Severity::Error, self.repair_hint())
+                };
+                self.push(ProblemKind::UnknownInterpreter, severity, message, hint);
+                None
+            }
+        }
+    }
+
+    /// A complete copied interpreter (it needs no `libpython`): its version is the one in the
+    /// file, and it starts only if it finds a standard library of its own minor where CPython
+    /// looks from `home`: `home/../lib/pythonX.Y/os.py`, then each dir above.
+    fn static_copy(
+        &mut self,
+        group: &Group,
+        shown: &str,
+        file: &Path,
+        bytes: &[u8],
+        home: &Path,
+    ) -> Option<Base> {
+        let name_minor = group
+            .members
+            .iter()
+            .find_map(|e| PythonVersion::from_lib_dir_name(&e.name));
+        let Some(version) = inventory::static_version::from_binary(bytes, name_minor)
+            .or_else(|| inventory::static_version::from_binary(bytes, None))
+        else {
+            let message = format!(
+                "{shown} is a complete copied interpreter whose version venvfix cannot read \
+                 from the file; it was not run"
+            );
+            self.push(
+                ProblemKind::UnknownInterpreter,
+                Severity::Warning,
+                message,
+                Some(format!(
+                    "`venvfix repair --strategy recreate {}` rebuilds the venv on a Python \
+                     venvfix knows",
+                    self.venv.root.display()
+                )),
+            );
+            return None;
+        };
+        let stdlib_name = format!("lib/python{}", version.short());
+        let start = if home.as_os_str().is_empty() {
+            file.parent().unwrap_or(file)
+        } else {
+            home
+        };
+        let stdlib = start
+            .ancestors()
+            .map(|dir| dir.join(&stdlib_name))
+            .find(|dir| dir.join("os.py").is_file());
+        let evidence = format!("the version string `{version}` in `{}`", self.rel(file));
+        let Some(stdlib) = stdlib else {
+            let message = format!(
+                "{shown} is a copied Python {version} (read from the file) that cannot start: it \
+                 needs a standard library for {} and there is none at `{}` nor above it (`No \
+                 module named 'encodings'`)",
+                version.short(),
+                start.parent().unwrap_or(start).join(&stdlib_name).display()
+            );
+            let hint = self.repair_hint();
+            self.push(
+                ProblemKind::InterpreterMissing,
+                Severity::Error,
+                message,
+                hint,
+            );
+            return None;
+        };
+        let prefix = stdlib
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("/"))
+            .to_path_buf();
+        if !home.as_os_str().is_empty() && !home.is_dir() {
+            let message = format!(
+                "pyvenv.cfg `home = {}` does not exist; {shown} is a complete copied Python \
+                 {version}, so it still runs, with the standard library it finds at `{}`, \
+                 which works only while that stays",
+                home.display(),
+                stdlib.display()
+            );
             let hint = self.repair_hint();
             self.push(ProblemKind::StaleHome, Severity::Warning, message, hint);
-            return base;
         }
-        let minor = venv.minor();
-        let found = self
-            .inventory
-            .find_by_dir(&home)
-            .into_iter()
-            .max_by_key(|i| (minor.is_some_and(|m| m.same_minor(&i.version)), i.version));
-        if let Some(installation) = found {
-            return Some(base_from_installation(installation));
-        }
-        let name = minor.map(|m| format!("python{}", m.short()));
-        let in_home = name
-            .map(|n| home.join(n))
-            .filter(|p| p.exists())
-            .or_else(|| first_interpreter_in(&home))
-            .and_then(|exe| std::fs::canonicalize(exe).ok())
-            .map(|exe| self.base_of(&exe))
-            .filter(|b| b.version.major != 0);
-        match (in_home, &binding) {
-            (Some(base), _) => Some(base),
-            (None, Binding::Shared { lib, dir }) => self.bound_base(lib, dir),
-            (None, _) => None,
-        }
+        Some(Base {
+            os_managed: inventory::is_os_managed(
+                &prefix
+                    .join("bin")
+                    .join(format!("python{}", version.short())),
+            ),
+            executable: file.to_path_buf(),
+            version,
+            prefix,
+            evidence: Evidence::Files(evidence),
+            installation: None,
+        })
     }
 
     /// The installation a launcher is bound to by the dir its `libpython` loads from: the
@@ -550,15 +892,11 @@ impl Detector<'_> {
     }
 
     /// The link leads to a file whose version nothing tells: say so rather than call it ok.
-    fn unknown(&mut self, base: &Base) {
-        let runner = self
-            .venv
-            .runner()
-            .map(|r| self.rel(&r.path))
-            .unwrap_or_else(|| "bin/python".into());
+    fn unknown(&mut self, group: &Group, base: &Base) {
         let message = format!(
-            "`{runner}` leads to `{}`, which venvfix cannot identify as a Python installation \
+            "{} leads to `{}`, which venvfix cannot identify as a Python installation \
              (not found by discovery, no lib/pythonX.Y next to it); it was not run",
+            self.label(group),
             base.executable.display()
         );
         let hint = Some(format!(
@@ -600,25 +938,20 @@ impl Detector<'_> {
         }
     }
 
-    fn versions(&mut self, base: &Base) {
-        if base.version.major == 0 {
-            return;
-        }
+    /// Whether what a group runs fits the venv: its minor against the packages', its patch
+    /// against the recorded one, and `home` against its link.
+    fn versions(&mut self, group: &Group, base: &Base, copies: bool) {
         let venv = self.venv;
-        let copies = venv.uses_copies();
-        let runner_path = venv
-            .runner()
-            .map(|r| self.rel(&r.path))
-            .unwrap_or_else(|| "bin/python".into());
+        let label = self.label(group);
         let runs = if copies {
             format!(
-                "`{runner_path}` is a copy bound to `{}` (Python {})",
+                "{label} is a copied Python {} (bound to `{}`)",
+                base.version,
                 base.prefix.display(),
-                base.version
             )
         } else {
             format!(
-                "`{runner_path}` runs Python {} (`{}`)",
+                "{label} runs Python {} (`{}`)",
                 base.version,
                 base.executable.display()
             )
@@ -627,10 +960,9 @@ impl Detector<'_> {
         if !minor.same_minor(&base.version) {
             let whose = match venv.packages_dir() {
                 Some(dir) => format!(
-                    "the venv's packages are in `{}/site-packages` ({} distribution{})",
+                    "the venv's packages are in `{}/site-packages` ({})",
                     self.rel(&dir.path),
-                    dir.distributions,
-                    if dir.distributions == 1 { "" } else { "s" }
+                    count(dir.distributions, "distribution")
                 ),
                 None => format!("the venv was made for Python {minor}"),
             };
@@ -638,23 +970,41 @@ impl Detector<'_> {
                 .recorded_version()
                 .map(|v| format!("; pyvenv.cfg records {v}"))
                 .unwrap_or_default();
+            let live = self.live_dir_note(&base.version);
+            let system = self.system_site_note(base);
             let hint = self.repair_hint();
             self.push(
                 ProblemKind::MinorMismatch,
                 Severity::Error,
                 format!(
-                    "{runs}, but {whose}{recorded}: every import of an installed package fails"
+                    "{runs}, but {whose}{recorded}: every import of an installed package \
+                     fails{live}{system}"
                 ),
                 hint,
             );
             return;
         }
-        // Copies were judged against `home` when their base was found.
-        let home_problem = if copies { None } else { self.home(base) };
+        // Copies were judged by what they load when their base was found.
+        let home_problem = if copies { None } else { self.home(group, base) };
         let mixed = home_problem
             .as_ref()
             .is_some_and(|p| p.kind == ProblemKind::HomeMismatch);
         if let Some(recorded) = venv.recorded_version()
+            && !recorded.same_minor(&base.version)
+        {
+            // The packages and the interpreter agree; only the record is of another minor.
+            // CPython never reads it, tools that do (uv) are misled.
+            self.push(
+                ProblemKind::MinorMismatch,
+                Severity::Warning,
+                format!(
+                    "{runs} and the venv's packages are for {}, but pyvenv.cfg records \
+                     {recorded}: the venv works, tools that read the record are misled",
+                    base.version.short()
+                ),
+                self.repair_hint(),
+            );
+        } else if let Some(recorded) = venv.recorded_version()
             && recorded.patch.is_some()
             && base.version.patch.is_some()
             && recorded != base.version
@@ -686,14 +1036,92 @@ impl Detector<'_> {
         }
     }
 
-    /// Whether `home` leads to the same installation as the interpreter link: the problem if
+    /// For a minor mismatch: what the `lib/pythonX.Y` of the minor that runs holds.
+    fn live_dir_note(&self, running: &PythonVersion) -> String {
+        let Some(live) = self
+            .venv
+            .lib_dirs
+            .iter()
+            .find(|d| d.version.same_minor(running))
+        else {
+            return String::new();
+        };
+        if live.distributions == 0 {
+            return String::new();
+        }
+        if live.only_seeds() {
+            format!(
+                "; `{}/site-packages`, which Python {} reads, holds only {} (what `python -m \
+                 venv --upgrade` seeds)",
+                self.rel(&live.path),
+                running.short(),
+                live.names.join(", ")
+            )
+        } else {
+            format!(
+                "; `{}/site-packages`, which Python {} reads, holds {} installed since ({})",
+                self.rel(&live.path),
+                running.short(),
+                count(live.user_distributions(), "distribution"),
+                live.names
+                    .iter()
+                    .filter(|n| !SEED_DISTRIBUTIONS.contains(&n.as_str()))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    }
+
+    /// For a minor mismatch in a venv with `include-system-site-packages = true`: the half
+    /// that still works, the base's own packages.
+    fn system_site_note(&self, base: &Base) -> String {
+        if !self
+            .venv
+            .cfg()
+            .is_some_and(|c| c.include_system_site_packages())
+        {
+            return String::new();
+        }
+        let dirs = system_site_dirs(base);
+        let seen: Vec<String> = dirs
+            .iter()
+            .filter_map(|dir| {
+                let n = count_distributions(dir);
+                (n > 0).then(|| format!("`{}` ({})", dir.display(), count(n, "distribution")))
+            })
+            .collect();
+        let sees = if seen.is_empty() {
+            "no system packages".to_string()
+        } else {
+            seen.join(", ")
+        };
+        let pip = if system_site_dirs(base)
+            .iter()
+            .any(|d| d.join("pip").join("__init__.py").is_file())
+        {
+            "; `bin/pip` runs the system's pip and installs into the venv's new `lib/python"
+                .to_string()
+                + &base.version.short()
+                + "`"
+        } else {
+            String::new()
+        };
+        format!(
+            "; with `include-system-site-packages = true` the venv is half alive: it still sees \
+             {sees}{pip}"
+        )
+    }
+
+    /// Whether `home` leads to the same installation as the group's link: the problem if
     /// not (`stale-home` or `home-mismatch`), for the caller to report.
-    fn home(&self, base: &Base) -> Option<Problem> {
+    fn home(&self, group: &Group, base: &Base) -> Option<Problem> {
         let home = self.venv.home()?;
         let Ok(home_canonical) = std::fs::canonicalize(&home) else {
             return Some(Problem {
                 kind: ProblemKind::StaleHome,
                 severity: Severity::Warning,
+                entry: Some("pyvenv.cfg".into()),
                 message: format!(
                     "pyvenv.cfg `home = {}` does not exist; Python falls back to the prefix \
                      compiled into `{}`, which works only while no other Python appears there",
@@ -712,10 +1140,14 @@ impl Detector<'_> {
         let mixed = stdlib.as_ref().filter(|s| s.join("os.py").exists());
         let other = first_interpreter_in(&home_canonical)
             .and_then(|p| std::fs::canonicalize(p).ok())
-            .map(|exe| self.base_of(&exe));
-        let other_desc = other
-            .as_ref()
-            .map(|o| format!(" (Python {} at `{}`)", o.version, o.executable.display()))
+            .map(|exe| match head(&exe).as_deref().and_then(not_a_binary) {
+                Some(why) => format!(" (`{}` is {why})", exe.display()),
+                None if self.inventory.find(&exe).is_none() => String::new(),
+                None => {
+                    let o = self.base_of(&exe);
+                    format!(" (Python {} at `{}`)", o.version, o.executable.display())
+                }
+            })
             .unwrap_or_default();
         let consequence = match mixed {
             Some(stdlib) => format!(
@@ -731,37 +1163,85 @@ impl Detector<'_> {
         Some(Problem {
             kind: ProblemKind::HomeMismatch,
             severity: Severity::Error,
+            entry: Some(self.rel(&group.named().path)),
             message: format!(
-                "pyvenv.cfg `home = {}` is another installation{other_desc} than the one the \
-                 interpreter link leads to (`{}`): {consequence}",
+                "pyvenv.cfg `home = {}` is another installation{other} than the one {} \
+                 leads to (`{}`): {consequence}",
                 home.display(),
+                self.label(group),
                 base.executable.display()
             ),
             hint: self.repair_hint(),
         })
     }
 
-    fn orphans(&mut self, base: Option<&Base>) {
+    /// Packages in a `lib/pythonX.Y` no entry runs. Judged against the minors that run, not
+    /// the recorded one: a package installed into the live dir after an upgrade is the user's,
+    /// not an orphan. When the live dir holds nothing the user installed and another holds the
+    /// packages, nothing the user installed imports: an error.
+    fn orphans(&mut self, entries: &[EntryVerdict]) {
         let venv = self.venv;
-        let Some(minor) = venv.minor() else { return };
-        let reading = base
-            .filter(|b| b.version.major != 0)
+        let mut running: Vec<PythonVersion> = entries
+            .iter()
+            .filter_map(|e| e.base.as_ref())
             .map(|b| b.version)
-            .unwrap_or(minor);
+            .filter(|v| v.major != 0)
+            .collect();
+        running.dedup_by(|a, b| a.same_minor(b));
+        if running.is_empty() {
+            // Nothing identifiable runs: judge against the venv's own minor.
+            match venv.minor() {
+                Some(minor) => running.push(minor),
+                None => return,
+            }
+        }
+        // Already reported as the minor-mismatch's evidence.
+        let mismatched = self.has(ProblemKind::MinorMismatch, Severity::Error);
+        let live: Vec<&LibDir> = venv
+            .lib_dirs
+            .iter()
+            .filter(|d| running.iter().any(|r| r.same_minor(&d.version)))
+            .collect();
+        let live_empty = live.iter().all(|d| d.only_seeds());
+        let reading = running
+            .iter()
+            .map(|r| r.short())
+            .collect::<Vec<_>>()
+            .join(" or ");
         for dir in &venv.lib_dirs {
-            if dir.distributions == 0 || dir.version.same_minor(&minor) {
+            if dir.distributions == 0 || running.iter().any(|r| r.same_minor(&dir.version)) {
                 continue;
             }
+            if mismatched && venv.packages_dir().is_some_and(|p| p.path == dir.path) {
+                continue;
+            }
+            let error = live_empty && !dir.only_seeds();
+            let consequence = if error {
+                let live = live
+                    .first()
+                    .map(|d| format!("`{}/site-packages`", self.rel(&d.path)))
+                    .unwrap_or_else(|| format!("`lib/python{reading}`"));
+                format!(
+                    ", while {live} holds nothing the user installed: no package the user \
+                     installed imports"
+                )
+            } else {
+                String::new()
+            };
             let message = format!(
-                "`{}/site-packages` holds {} distribution{} that Python {} never reads",
+                "`{}/site-packages` holds {} that Python {reading} never reads{consequence}",
                 self.rel(&dir.path),
-                dir.distributions,
-                if dir.distributions == 1 { "" } else { "s" },
-                reading.short()
+                count(dir.distributions, "distribution"),
             );
+            self.entry = Some(format!("{}/site-packages", self.rel(&dir.path)));
+            let severity = if error {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
             self.push(
                 ProblemKind::OrphanedSitePackages,
-                Severity::Warning,
+                severity,
                 message,
                 Some(format!(
                     "reinstall what you need with `venvfix freeze {}`, then remove `{}`",
@@ -769,7 +1249,14 @@ impl Detector<'_> {
                     dir.path.display()
                 )),
             );
+            self.entry = None;
         }
+    }
+
+    fn has(&self, kind: ProblemKind, severity: Severity) -> bool {
+        self.problems
+            .iter()
+            .any(|p| p.kind == kind && p.severity == severity)
     }
 
     fn links(&mut self) {
@@ -805,7 +1292,9 @@ impl Detector<'_> {
                         .to_string_lossy(),
                     example.target.display()
                 );
+                self.entry = Some(shown_dir);
                 self.push(ProblemKind::DanglingLink, Severity::Warning, message, None);
+                self.entry = None;
                 continue;
             }
             for link in links {
@@ -814,34 +1303,11 @@ impl Detector<'_> {
                     self.rel(&link.path),
                     link.target.display()
                 );
+                self.entry = Some(self.rel(&link.path));
                 self.push(ProblemKind::DanglingLink, Severity::Warning, message, None);
+                self.entry = None;
             }
         }
-        // Interpreter entries other than the runner that dangle on their own.
-        let runner = venv.runner().map(|r| r.name.clone());
-        for entry in &venv.interpreters {
-            if Some(&entry.name) == runner.as_ref() {
-                continue;
-            }
-            if let EntryKind::Link { target, chain } = &entry.kind
-                && !chain.resolves()
-                && !self.has_missing_interpreter()
-            {
-                let message = format!(
-                    "`{}` -> `{}` leads nowhere",
-                    self.rel(&entry.path),
-                    target.display()
-                );
-                let hint = self.repair_hint();
-                self.push(ProblemKind::DanglingLink, Severity::Warning, message, hint);
-            }
-        }
-    }
-
-    fn has_missing_interpreter(&self) -> bool {
-        self.problems
-            .iter()
-            .any(|p| p.kind == ProblemKind::InterpreterMissing)
     }
 
     fn moved(&mut self) {
@@ -855,9 +1321,54 @@ impl Detector<'_> {
                 "`venvfix repair {}` rewrites them to this directory, in place",
                 crate::shell::quote(&self.venv.root)
             ));
+            self.entry = Some("bin".into());
             self.push(ProblemKind::MovedVenv, severity, moved.message(), hint);
+            self.entry = None;
         }
     }
+}
+
+/// `1 distribution`, `2 distributions`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Where a base Python's own packages live, that a venv with `include-system-site-packages`
+/// sees: `<prefix>/lib/pythonX.Y/site-packages`, and on Debian `/usr/lib/python3/dist-packages`
+/// (no version in its path: rebuilt for each new minor) and `/usr/local/lib/pythonX.Y/dist-packages`.
+fn system_site_dirs(base: &Base) -> Vec<PathBuf> {
+    let short = base.version.short();
+    let mut dirs = vec![base.prefix.join(format!("lib/python{short}/site-packages"))];
+    if base.prefix == Path::new("/usr") {
+        dirs.push(PathBuf::from(format!(
+            "/usr/local/lib/python{short}/dist-packages"
+        )));
+        dirs.push(PathBuf::from(format!(
+            "/usr/lib/python{}/dist-packages",
+            base.version.major
+        )));
+    }
+    dirs.retain(|d| d.is_dir());
+    dirs
+}
+
+fn count_distributions(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    let n = e.file_name();
+                    let n = n.as_encoded_bytes();
+                    n.ends_with(b".dist-info") || n.ends_with(b".egg-info")
+                })
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 /// More dangling links than this in one dir are reported as one problem.

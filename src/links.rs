@@ -4,7 +4,10 @@
 //! python3.9`. Which hop broke, and where the chain really ends, is the evidence a diagnosis
 //! needs, and `canonicalize` would hide it (it fails on a dangling chain without saying where).
 //! This module walks the chain one `lstat`/`readlink` at a time, detects loops, and reports the
-//! end: an existing file, a missing path, a loop, or something that is not a file.
+//! end: an existing file, a missing path, a loop, or something that is not a file. A chain that
+//! goes through `/proc` or `/dev` (`bin/python -> /proc/self/root/...`, a link to `/dev/zero`,
+//! a directory link into either) is not followed: what it resolves to depends on the process
+//! that reads it, so nothing can be concluded from it (DESIGN.md rule 2).
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -25,6 +28,23 @@ pub enum ChainEnd {
     NotAFile { path: PathBuf },
     /// It could not be read (permissions, I/O).
     Unreadable { path: PathBuf, error: String },
+    /// The chain goes through `/proc` or `/dev` at `path` (itself, or a directory link in it):
+    /// not followed.
+    Special { path: PathBuf },
+}
+
+impl ChainEnd {
+    /// The path where the chain ended, whatever the reason.
+    pub fn path(&self) -> &Path {
+        match self {
+            ChainEnd::File { path, .. }
+            | ChainEnd::Missing { path }
+            | ChainEnd::Loop { path }
+            | ChainEnd::NotAFile { path }
+            | ChainEnd::Unreadable { path, .. }
+            | ChainEnd::Special { path } => path,
+        }
+    }
 }
 
 /// A symlink chain from `start` to its end.
@@ -56,13 +76,7 @@ impl Chain {
 
     /// The path where the chain ended, whatever the reason.
     pub fn end_path(&self) -> &Path {
-        match &self.end {
-            ChainEnd::File { path, .. }
-            | ChainEnd::Missing { path }
-            | ChainEnd::Loop { path }
-            | ChainEnd::NotAFile { path }
-            | ChainEnd::Unreadable { path, .. } => path,
-        }
+        self.end.path()
     }
 
     /// The chain rendered as `a -> b -> c`, for messages.
@@ -88,6 +102,10 @@ pub fn follow(start: &Path) -> Chain {
     let mut current = start.to_path_buf();
     let mut seen = vec![normalize(&current)];
     loop {
+        if let Some(special) = through_special(&current, start, SPECIAL_DEPTH) {
+            chain.end = ChainEnd::Special { path: special };
+            return chain;
+        }
         let meta = match std::fs::symlink_metadata(&current) {
             Ok(meta) => meta,
             Err(e) => {
@@ -98,6 +116,7 @@ pub fn follow(start: &Path) -> Chain {
         if !meta.file_type().is_symlink() {
             chain.end = if meta.is_file() {
                 match std::fs::canonicalize(&current) {
+                    Ok(canonical) if is_special(&canonical) => ChainEnd::Special { path: current },
                     Ok(canonical) => ChainEnd::File {
                         path: current,
                         canonical,
@@ -130,6 +149,51 @@ pub fn follow(start: &Path) -> Chain {
         seen.push(key);
         current = next;
     }
+}
+
+/// How many directory links deep [`through_special`] looks.
+const SPECIAL_DEPTH: usize = 8;
+
+/// Whether `path` names something under `/proc` or `/dev`, lexically.
+fn is_special(path: &Path) -> bool {
+    let path = normalize(path);
+    path.starts_with("/proc") || path.starts_with("/dev")
+}
+
+/// Where resolving `path` would go through `/proc` or `/dev`: the path itself, or a symlinked
+/// directory among its ancestors whose target (followed `depth` links deep) does. Ancestors
+/// shared with `start` (the venv's own location, chosen by the user) are not looked at.
+fn through_special(path: &Path, start: &Path, depth: usize) -> Option<PathBuf> {
+    if is_special(path) {
+        return Some(path.to_path_buf());
+    }
+    // The chain's own hop is followed by the caller; a link reached inside a dir link is not.
+    let skip = if depth == SPECIAL_DEPTH { 1 } else { 0 };
+    for ancestor in path.ancestors().skip(skip) {
+        if ancestor.as_os_str().is_empty() || start.starts_with(ancestor) {
+            continue;
+        }
+        let is_link = std::fs::symlink_metadata(ancestor).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            continue;
+        }
+        let Ok(target) = std::fs::read_link(ancestor) else {
+            continue;
+        };
+        let joined = match ancestor.parent() {
+            Some(dir) if target.is_relative() => dir.join(&target),
+            _ => target,
+        };
+        if is_special(&joined) {
+            return Some(ancestor.to_path_buf());
+        }
+        if depth > 0
+            && let Some(found) = through_special(&joined, start, depth - 1)
+        {
+            return Some(found);
+        }
+    }
+    None
 }
 
 fn end_for_error(path: PathBuf, error: &io::Error) -> ChainEnd {
@@ -226,6 +290,25 @@ mod tests {
             follow(&dir.path().join("python")).end,
             ChainEnd::NotAFile { .. }
         ));
+    }
+
+    #[test]
+    fn chains_through_proc_or_dev_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        symlink("/proc/self/root/usr/bin/env", dir.path().join("python")).unwrap();
+        symlink("/dev/zero", dir.path().join("python3")).unwrap();
+        std::fs::create_dir(dir.path().join("bin")).unwrap();
+        symlink("/proc/self/root/usr/bin", dir.path().join("sys")).unwrap();
+        symlink("../sys/env", dir.path().join("bin/python3.11")).unwrap();
+        symlink("sys", dir.path().join("again")).unwrap();
+        symlink("../again/env", dir.path().join("bin/python3.12")).unwrap();
+        for name in ["python", "python3", "bin/python3.11", "bin/python3.12"] {
+            let chain = follow(&dir.path().join(name));
+            assert!(
+                matches!(chain.end, ChainEnd::Special { .. }),
+                "{name}: {chain:?}"
+            );
+        }
     }
 
     #[test]

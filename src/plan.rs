@@ -185,7 +185,7 @@ use std::path::Path;
 
 use crate::diagnose::{Diagnosis, Status};
 use crate::inventory::Inventory;
-use crate::venv::{Creator, EntryKind, Venv};
+use crate::venv::{ConfigState, Creator, EntryKind, Venv};
 
 /// Which kinds of repair the user allows (`--strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -324,14 +324,24 @@ pub fn plan(
         }
         return Ok(plan);
     }
-    let fixable: Vec<ProblemKind> = d
+    // A venv that lost its `pyvenv.cfg` (not a virtualenv < 20, which never had one) is
+    // repaired offline by writing the file for the Python its entries lead to.
+    let writes_config =
+        matches!(venv.config, ConfigState::Missing) && venv.legacy_orig_prefix.is_none();
+    let mut fixable: Vec<ProblemKind> = d
         .problems
         .iter()
         .map(|p| p.kind)
         .filter(|k| RELINK_FIXES.contains(k))
         .collect();
+    if writes_config {
+        fixable.push(ProblemKind::InvalidConfig);
+    }
     // A config that cannot be read is an error only a recreate can fix.
-    let needs_recreate = d.has(ProblemKind::InvalidConfig);
+    let needs_recreate = !writes_config
+        && d.problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::InvalidConfig && p.severity == Severity::Error);
     let relocation = match request.allowed {
         Allowed::Auto | Allowed::Relocate => relocation_for(d),
         _ => None,
@@ -355,7 +365,7 @@ pub fn plan(
 
     let ranked = rank_candidates(d, inventory, request);
     // Relinking rewrites pyvenv.cfg keys, so it needs a config it can read.
-    let relinkable = venv.cfg().is_some();
+    let relinkable = venv.cfg().is_some() || writes_config;
     if request.allowed != Allowed::Recreate
         && relinkable
         && let Some((best, _)) = ranked.first()
@@ -426,6 +436,12 @@ pub fn plan(
         .minor()
         .map(|m| m.short())
         .unwrap_or_else(|| "of this venv's version".into());
+    // Why a relink is out when it is the config: a virtualenv < 20 never had one.
+    let no_config = if venv.creator == Creator::VirtualenvLegacy {
+        "this virtualenv (< 20) has no pyvenv.cfg (it predates them), so it cannot be relinked"
+    } else {
+        "pyvenv.cfg cannot be read, so the venv cannot be relinked"
+    };
     let no_relink = match request.allowed {
         Allowed::Relink | Allowed::Relocate => {
             plan.reason = if relinkable {
@@ -434,17 +450,13 @@ pub fn plan(
                      for a later decision"
                 )
             } else {
-                "pyvenv.cfg cannot be read, so the venv cannot be relinked; `--strategy \
-                 recreate` rebuilds it"
-                    .into()
+                format!("{no_config}; `--strategy recreate` rebuilds it")
             };
             plan.unresolved = unresolved(d, &[]);
             return Ok(plan);
         }
         Allowed::Recreate => "`--strategy recreate` was asked for".to_string(),
-        Allowed::Auto if !relinkable => {
-            "pyvenv.cfg cannot be read, so the venv cannot be relinked".into()
-        }
+        Allowed::Auto if !relinkable => no_config.to_string(),
         Allowed::Auto => format!("no installed Python {minor} to relink to"),
     };
     Ok(recreate_plan(d, inventory, request, plan, &no_relink))
@@ -870,6 +882,9 @@ fn unresolved(d: &Diagnosis, fixed: &[ProblemKind]) -> Vec<Unresolved> {
                      rewrites them"
                         .into()
                 }
+                ProblemKind::InvalidConfig if p.severity == Severity::Warning => {
+                    "CPython skips those lines; venvfix leaves the file as the user wrote it".into()
+                }
                 ProblemKind::InvalidConfig => {
                     "pyvenv.cfg cannot be read; it must be recreated".into()
                 }
@@ -897,18 +912,17 @@ fn link_target(installation: &Installation) -> PathBuf {
 fn relink_actions(venv: &Venv, target: &Installation) -> Vec<Action> {
     let mut actions = Vec::new();
     let to = link_target(target);
-    if venv.uses_copies() {
-        for entry in venv.interpreters.iter().filter(|i| i.is_copy()) {
-            actions.push(Action::CopyFile {
-                path: venv.relative(&entry.path).to_path_buf(),
-                source: target.path.clone(),
-            });
-        }
-    } else {
-        actions.extend(link_actions(venv, target, &to));
+    // Every entry is fixed, not only the one `bin/python` means: copies are re-copied, links
+    // (a user's `ln -sf` beside the copies included) are pointed at the target.
+    for entry in venv.interpreters.iter().filter(|i| i.is_copy()) {
+        actions.push(Action::CopyFile {
+            path: venv.relative(&entry.path).to_path_buf(),
+            source: target.path.clone(),
+        });
     }
+    actions.extend(link_actions(venv, target, &to));
+    let home = to.parent().unwrap_or(Path::new("/")).display().to_string();
     if let Some(cfg) = venv.cfg() {
-        let home = to.parent().unwrap_or(Path::new("/")).display().to_string();
         let mut set = |key: &str, value: String| {
             if let Some(old) = cfg.get(key)
                 && old != value
@@ -935,6 +949,19 @@ fn relink_actions(venv: &Venv, target: &Installation) -> Vec<Action> {
                 key: "home".into(),
                 from: None,
                 to: home,
+            });
+        }
+    } else if matches!(venv.config, ConfigState::Missing) {
+        // The keys `python -m venv` writes, for the Python the entries lead to.
+        for (key, to) in [
+            ("home", home),
+            ("include-system-site-packages", "false".to_string()),
+            ("version", target.version.to_string()),
+        ] {
+            actions.push(Action::Config {
+                key: key.into(),
+                from: None,
+                to,
             });
         }
     }
@@ -969,13 +996,25 @@ fn link_actions(venv: &Venv, target: &Installation, to: &Path) -> Vec<Action> {
     let bin = venv.root.join("bin");
     // The entries to point at the base: every link that leads out of bin/ (a hand-made fix
     // may have added a second one), else the name the creator would have used.
+    let copies: Vec<String> = venv
+        .interpreters
+        .iter()
+        .filter(|i| i.is_copy())
+        .map(|i| i.name.clone())
+        .collect();
     let mut base_names: Vec<String> = venv
         .interpreters
         .iter()
         .filter(|i| i.is_absolute_link())
         .map(|i| i.name.clone())
         .collect();
-    if base_names.is_empty() {
+    if !copies.is_empty() && !venv.interpreters.iter().any(|i| i.target().is_some()) {
+        return actions;
+    }
+    if base_names.is_empty() && !copies.is_empty() {
+        // A copies venv: relative links lead to a copy, which is re-copied.
+        base_names = copies.clone();
+    } else if base_names.is_empty() {
         base_names.push(match venv.base_link() {
             Some(entry) => entry.name.clone(),
             None => match venv.creator {
@@ -998,6 +1037,9 @@ fn link_actions(venv: &Venv, target: &Installation, to: &Path) -> Vec<Action> {
         })
         .collect();
     for name in &base_names {
+        if copies.contains(name) {
+            continue;
+        }
         let current = after.get(name).cloned().flatten();
         // A link that already leads to the target's file (`python3 -> .../bin/python3`, a link
         // to `python3.12` beside it) is left as the creator wrote it.

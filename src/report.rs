@@ -6,10 +6,10 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::check::{CheckOutcome, Unchecked};
-use crate::diagnose::{Diagnosis, Problem};
+use crate::diagnose::{Diagnosis, EntryVerdict, Problem};
 use crate::plan::recreate::{CarryOver, Creation, Installer, Resolution, Seed};
 use crate::plan::{Action, Plan, Target};
-use crate::venv::EntryKind;
+use crate::venv::{Entry, EntryKind, Leads};
 
 /// The version of the JSON documents' shape: every document starts with `"schema": 1`. Fields
 /// may be added within a schema; renaming or removing one means a new schema number.
@@ -93,7 +93,27 @@ pub struct VenvReport {
     /// The version the venv was made for (recorded, else its `lib/pythonX.Y`).
     pub version: Option<String>,
     pub interpreter: Option<InterpreterReport>,
+    /// Every interpreter entry of `bin/`, each with what it leads to and its own verdict.
+    pub entries: Vec<EntryReport>,
     pub problems: Vec<Problem>,
+}
+
+/// One interpreter entry in `check --json`.
+#[derive(Debug, Serialize)]
+pub struct EntryReport {
+    pub path: String,
+    /// The link target as written; `null` for a copied binary.
+    pub target: Option<String>,
+    /// `link`, `copy` or `other` (a directory or special file).
+    pub kind: &'static str,
+    /// Whether it leads to an existing file.
+    pub exists: bool,
+    /// The canonical file it runs, for links that resolve.
+    pub resolved: Option<String>,
+    /// The version of the Python it runs, when known.
+    pub version: Option<String>,
+    /// `ok`, `warning` or `broken`: the worst problem found for this entry.
+    pub status: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,10 +130,42 @@ pub struct InterpreterReport {
     pub resolved: Option<String>,
 }
 
+impl EntryReport {
+    fn new(entry: &Entry, verdict: Option<&EntryVerdict>) -> Self {
+        let (target, kind) = match &entry.kind {
+            EntryKind::Link { target, .. } => (Some(shown(target)), "link"),
+            EntryKind::Copy { .. } => (None, "copy"),
+            EntryKind::Other => (None, "other"),
+        };
+        EntryReport {
+            path: shown(&entry.path),
+            target,
+            kind,
+            exists: !matches!(entry.leads, Leads::Nowhere(_)),
+            resolved: match &entry.leads {
+                Leads::Base(file) | Leads::Copy(file) => Some(shown(file)),
+                Leads::Nowhere(_) => None,
+            },
+            version: verdict
+                .and_then(|v| v.base.as_ref())
+                .filter(|b| b.version.major != 0)
+                .map(|b| b.version.to_string()),
+            status: verdict.map(|v| v.status.as_str()).unwrap_or("broken"),
+        }
+    }
+}
+
 impl VenvReport {
     pub fn new(d: &Diagnosis) -> Self {
         let venv = &d.venv;
-        let entry = venv.base_link().or_else(|| venv.runner());
+        let entry = venv
+            .base_link()
+            .or_else(|| venv.entries_by_use().into_iter().next());
+        let entries = venv
+            .interpreters
+            .iter()
+            .map(|e| EntryReport::new(e, d.entries.iter().find(|v| v.path == e.path)))
+            .collect();
         let interpreter = entry.map(|e| {
             let (target, exists) = match &e.kind {
                 EntryKind::Link { target, chain } => (Some(shown(target)), chain.resolves()),
@@ -125,8 +177,10 @@ impl VenvReport {
                 target,
                 exists,
                 version: d
-                    .base
-                    .as_ref()
+                    .entries
+                    .iter()
+                    .find(|v| v.path == e.path)
+                    .and_then(|v| v.base.as_ref())
                     .filter(|b| b.version.major != 0)
                     .map(|b| b.version.to_string()),
                 resolved: e.chain().and_then(|c| c.canonical()).map(shown),
@@ -141,6 +195,7 @@ impl VenvReport {
                 .or(venv.minor())
                 .map(|v| v.to_string()),
             interpreter,
+            entries,
             problems: d.problems.clone(),
         }
     }

@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::{ConfigError, PyvenvCfg};
-use crate::links::{self, Chain};
+use crate::links::{self, Chain, ChainEnd};
 use crate::safe_read::{self, Follow};
 use crate::scripts::Scripts;
 use crate::version::PythonVersion;
@@ -51,28 +51,44 @@ pub enum ConfigState {
     Invalid(ConfigError),
 }
 
-/// What a `bin/python*` entry is.
+/// What a `bin/python*` entry is on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
     /// A symlink: its target as written and the whole chain.
     Link { target: PathBuf, chain: Chain },
-    /// A regular file: a copied interpreter (`--copies`, legacy virtualenv).
+    /// A regular file: a copied interpreter (`--copies`, legacy virtualenv), or a script.
     Copy { size: u64 },
     /// A directory or special file named like an interpreter.
     Other,
 }
 
-/// One interpreter entry in `bin/`.
+/// What running an interpreter entry would run, read with `lstat` and `readlink` only.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Interpreter {
+pub enum Leads {
+    /// A regular file outside the venv (canonical path): the base it runs.
+    Base(PathBuf),
+    /// A regular file inside the venv: a copied interpreter, the entry itself (`--copies`) or
+    /// the end of a chain that never leaves the venv (virtualenv < 20's `python -> python3.8`).
+    Copy(PathBuf),
+    /// Nothing runnable: where and why the chain ends (missing, a loop, not a file, unreadable,
+    /// through `/proc` or `/dev`).
+    Nowhere(ChainEnd),
+}
+
+/// One interpreter entry in `bin/` (`python`, `python3`, `python3.12`, `pypy3`): each is judged
+/// on its own, because users `ln -sf` the one they type and leave the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
     /// The file name (`python3.8`); lossy only for display of non-UTF-8 names.
     pub name: String,
     /// Its path inside the venv.
     pub path: PathBuf,
     pub kind: EntryKind,
+    /// Where it leads.
+    pub leads: Leads,
 }
 
-impl Interpreter {
+impl Entry {
     /// The chain, if this entry is a link.
     pub fn chain(&self) -> Option<&Chain> {
         match &self.kind {
@@ -81,11 +97,26 @@ impl Interpreter {
         }
     }
 
-    /// Whether this is a link whose target is an absolute path (the one link to the base).
-    pub fn is_absolute_link(&self) -> bool {
-        matches!(&self.kind, EntryKind::Link { target, .. } if target.is_absolute())
+    /// The link target as written, if this entry is a link.
+    pub fn target(&self) -> Option<&Path> {
+        match &self.kind {
+            EntryKind::Link { target, .. } => Some(target),
+            _ => None,
+        }
     }
 
+    /// Whether this is a link whose target is an absolute path (the one link to the base).
+    pub fn is_absolute_link(&self) -> bool {
+        self.target().is_some_and(Path::is_absolute)
+    }
+
+    /// Whether this is a link that leads out of `bin/` by itself: absolute, or a hand-made
+    /// relative path (`../../py/bin/python3`).
+    pub fn leaves_bin(&self) -> bool {
+        self.target().is_some_and(|t| t.components().count() > 1)
+    }
+
+    /// Whether the entry itself is a regular file.
     pub fn is_copy(&self) -> bool {
         matches!(self.kind, EntryKind::Copy { .. })
     }
@@ -100,6 +131,27 @@ pub struct LibDir {
     pub site_packages: bool,
     /// How many `*.dist-info` / `*.egg-info` entries its `site-packages` holds.
     pub distributions: usize,
+    /// Their names, normalized (`pip`, `tinyjson`), sorted.
+    pub names: Vec<String>,
+}
+
+/// What creators and `ensurepip` put into every venv: a dir holding only these holds nothing the
+/// user installed.
+pub const SEED_DISTRIBUTIONS: [&str; 4] = ["pip", "setuptools", "wheel", "distribute"];
+
+impl LibDir {
+    /// The distributions the user installed: all but the creators' seeds.
+    pub fn user_distributions(&self) -> usize {
+        self.names
+            .iter()
+            .filter(|n| !SEED_DISTRIBUTIONS.contains(&n.as_str()))
+            .count()
+    }
+
+    /// Whether its site-packages holds only seeds (or nothing).
+    pub fn only_seeds(&self) -> bool {
+        self.user_distributions() == 0
+    }
 }
 
 /// A symlink in the venv outside site-packages that leads nowhere.
@@ -130,7 +182,7 @@ pub struct Venv {
     pub root: PathBuf,
     pub config: ConfigState,
     /// `bin/python*` entries, sorted by name.
-    pub interpreters: Vec<Interpreter>,
+    pub interpreters: Vec<Entry>,
     /// `lib/pythonX.Y` dirs, sorted by version.
     pub lib_dirs: Vec<LibDir>,
     /// Dangling links at the root, in `bin/` (non-interpreters), `lib/`, `lib/pythonX.Y/`.
@@ -160,7 +212,8 @@ impl Venv {
         let config = read_config(&root.join("pyvenv.cfg"));
         let mut dangling = dangling_links_in(&root);
         dangling.extend(dangling_links_in(&root.join("include")));
-        let (interpreters, bin_dangling) = read_bin(&root.join("bin"));
+        let canonical_root = std::fs::canonicalize(&root).ok();
+        let (interpreters, bin_dangling) = read_bin(&root.join("bin"), canonical_root.as_deref());
         dangling.extend(bin_dangling);
         let (lib_dirs, lib_dangling, legacy_orig_prefix) = read_lib(&root.join("lib"));
         dangling.extend(lib_dangling);
@@ -190,51 +243,40 @@ impl Venv {
         }
     }
 
-    /// The entry `bin/python` means: `python`, else `python3`, else the first versioned one.
-    pub fn runner(&self) -> Option<&Interpreter> {
-        ["python", "python3"]
-            .iter()
-            .find_map(|name| self.interpreters.iter().find(|i| i.name == *name))
-            .or_else(|| self.interpreters.first())
+    /// The entry `name` (`python3`), if there is one.
+    pub fn entry(&self, name: &str) -> Option<&Entry> {
+        self.interpreters.iter().find(|e| e.name == name)
+    }
+
+    /// The entries in the order a user reaches for them: `python`, `python3`, then the
+    /// versioned ones. Used to pick the one a single-valued report names, never to judge.
+    pub fn entries_by_use(&self) -> Vec<&Entry> {
+        let rank = |e: &Entry| match e.name.as_str() {
+            "python" => 0,
+            "python3" => 1,
+            _ => 2,
+        };
+        let mut entries: Vec<&Entry> = self.interpreters.iter().collect();
+        entries.sort_by_key(|e| rank(e));
+        entries
     }
 
     /// The one entry that leads out of the venv: the absolute link a relink rewrites.
     /// For venvs whose entries are all copies this is `None`.
-    pub fn base_link(&self) -> Option<&Interpreter> {
+    pub fn base_link(&self) -> Option<&Entry> {
+        let by_use = self.entries_by_use();
+        by_use
+            .iter()
+            .find(|e| e.is_absolute_link())
+            .or_else(|| by_use.iter().find(|e| e.leaves_bin()))
+            .copied()
+    }
+
+    /// Whether any interpreter entry is (or leads to) a copy inside the venv.
+    pub fn uses_copies(&self) -> bool {
         self.interpreters
             .iter()
-            .find(|i| i.is_absolute_link())
-            .or_else(|| {
-                // A hand-made relative link out of bin/ (`../../py/bin/python3`) also counts.
-                self.interpreters.iter().find(|i| match &i.kind {
-                    EntryKind::Link { target, .. } => target.components().count() > 1,
-                    _ => false,
-                })
-            })
-    }
-
-    /// Whether the interpreters are copies rather than links.
-    pub fn uses_copies(&self) -> bool {
-        self.copied_runner().is_some()
-    }
-
-    /// The regular file inside the venv that `bin/python` runs, when it is a copied
-    /// interpreter: the runner itself (`--copies`), or the end of a chain that never leaves the
-    /// venv (virtualenv < 20: `bin/python -> python3.8`, a copy of the base binary). Compared
-    /// canonically with the root, so a venv reached through a symlinked dir is judged alike.
-    pub fn copied_runner(&self) -> Option<PathBuf> {
-        let runner = self.runner()?;
-        match &runner.kind {
-            EntryKind::Copy { .. } => Some(runner.path.clone()),
-            EntryKind::Link { chain, .. } => {
-                let canonical = chain.canonical()?;
-                let root = std::fs::canonicalize(&self.root).ok()?;
-                canonical
-                    .starts_with(&root)
-                    .then(|| canonical.to_path_buf())
-            }
-            EntryKind::Other => None,
-        }
+            .any(|e| matches!(e.leads, Leads::Copy(_)))
     }
 
     /// The version the creator recorded: `version`, `version_info`, then `python-version`.
@@ -250,18 +292,37 @@ impl Venv {
         self.cfg()?.home().map(PathBuf::from)
     }
 
-    /// The `lib/pythonX.Y` dir that holds the venv's packages (DESIGN.md planning rules):
-    /// among dirs with distributions, the one matching the recorded version, else the one with
-    /// the most; `None` if no dir has any.
+    /// The `lib/pythonX.Y` dir that holds the venv's packages (DESIGN.md planning rules): among
+    /// dirs with distributions the user installed (seeds alone do not count: `venv --upgrade`
+    /// across minors seeds pip into the new dir and leaves every package in the old one), else
+    /// among dirs with any, the one matching the recorded version, else the one with the most;
+    /// `None` if no dir has any.
     pub fn packages_dir(&self) -> Option<&LibDir> {
         let recorded = self.recorded_version();
-        let with_dists = self.lib_dirs.iter().filter(|d| d.distributions > 0);
-        if let Some(recorded) = recorded
-            && let Some(dir) = with_dists.clone().find(|d| d.version.same_minor(&recorded))
-        {
-            return Some(dir);
+        fn pick(dirs: Vec<&LibDir>, recorded: Option<PythonVersion>) -> Option<&LibDir> {
+            if let Some(recorded) = recorded
+                && let Some(dir) = dirs.iter().find(|d| d.version.same_minor(&recorded))
+            {
+                return Some(dir);
+            }
+            dirs.into_iter()
+                .max_by_key(|d| (d.user_distributions(), d.distributions, d.version))
         }
-        with_dists.max_by_key(|d| (d.distributions, d.version))
+        let with_user: Vec<&LibDir> = self
+            .lib_dirs
+            .iter()
+            .filter(|d| d.user_distributions() > 0)
+            .collect();
+        if !with_user.is_empty() {
+            return pick(with_user, recorded);
+        }
+        pick(
+            self.lib_dirs
+                .iter()
+                .filter(|d| d.distributions > 0)
+                .collect(),
+            recorded,
+        )
     }
 
     /// The venv's major.minor: where its packages are, else what the creator recorded, else
@@ -332,7 +393,7 @@ pub fn is_interpreter_name(name: &OsStr) -> bool {
         && !rest.ends_with(b".")
 }
 
-fn read_bin(bin: &Path) -> (Vec<Interpreter>, Vec<DanglingLink>) {
+fn read_bin(bin: &Path, canonical_root: Option<&Path>) -> (Vec<Entry>, Vec<DanglingLink>) {
     let mut interpreters = Vec::new();
     let mut dangling = Vec::new();
     let Ok(entries) = std::fs::read_dir(bin) else {
@@ -365,14 +426,36 @@ fn read_bin(bin: &Path) -> (Vec<Interpreter>, Vec<DanglingLink>) {
         } else {
             EntryKind::Other
         };
-        interpreters.push(Interpreter {
+        let leads = leads(&path, &kind, canonical_root);
+        interpreters.push(Entry {
             name: name.to_string_lossy().into_owned(),
             path,
             kind,
+            leads,
         });
     }
     interpreters.sort_by(|a, b| a.name.cmp(&b.name));
     (interpreters, dangling)
+}
+
+/// Where an entry leads: a chain ending at a file inside the venv (compared canonically, so a
+/// venv reached through a symlinked dir is judged alike) is a copy, outside it the base.
+fn leads(path: &Path, kind: &EntryKind, canonical_root: Option<&Path>) -> Leads {
+    match kind {
+        EntryKind::Copy { .. } => Leads::Copy(path.to_path_buf()),
+        EntryKind::Other => Leads::Nowhere(ChainEnd::NotAFile {
+            path: path.to_path_buf(),
+        }),
+        EntryKind::Link { chain, .. } => match &chain.end {
+            ChainEnd::File { canonical, .. }
+                if canonical_root.is_some_and(|root| canonical.starts_with(root)) =>
+            {
+                Leads::Copy(canonical.clone())
+            }
+            ChainEnd::File { canonical, .. } => Leads::Base(canonical.clone()),
+            end => Leads::Nowhere(end.clone()),
+        },
+    }
 }
 
 fn read_lib(lib: &Path) -> (Vec<LibDir>, Vec<DanglingLink>, Option<PathBuf>) {
@@ -403,29 +486,47 @@ fn read_lib(lib: &Path) -> (Vec<LibDir>, Vec<DanglingLink>, Option<PathBuf>) {
             orig_prefix = Some(PathBuf::from(text.trim()));
         }
         let site = path.join("site-packages");
-        let (site_packages, distributions) = match std::fs::read_dir(&site) {
+        let (site_packages, mut names) = match std::fs::read_dir(&site) {
             Ok(entries) => (
                 true,
                 entries
                     .flatten()
-                    .filter(|e| {
-                        let n = e.file_name();
-                        let n = n.as_bytes();
-                        n.ends_with(b".dist-info") || n.ends_with(b".egg-info")
-                    })
-                    .count(),
+                    .filter_map(|e| distribution_name(&e.file_name()))
+                    .collect::<Vec<_>>(),
             ),
-            Err(_) => (site.exists(), 0),
+            Err(_) => (site.exists(), Vec::new()),
         };
+        let distributions = names.len();
+        names.sort();
         dirs.push(LibDir {
             path,
             version,
             site_packages,
             distributions,
+            names,
         });
     }
     dirs.sort_by_key(|d| d.version);
     (dirs, dangling, orig_prefix)
+}
+
+/// The normalized distribution name of a `site-packages` entry (`Foo_Bar-1.0.dist-info` ->
+/// `foo-bar`, `foo.egg-info` -> `foo`), or `None` for anything else.
+fn distribution_name(file_name: &OsStr) -> Option<String> {
+    let bytes = file_name.as_bytes();
+    let stem = bytes
+        .strip_suffix(b".dist-info")
+        .or_else(|| bytes.strip_suffix(b".egg-info"))?;
+    let name = stem.split(|b| *b == b'-').next().unwrap_or(stem);
+    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let c = if matches!(c, '_' | '.') { '-' } else { c };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    Some(out)
 }
 
 /// Dangling symlinks directly inside `dir` (one `read_dir`, a `stat` per link only).

@@ -8,6 +8,7 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 use support::*;
@@ -613,10 +614,10 @@ fn a_moved_venv_is_reported() {
     );
 }
 
-/// A link to something with no version anywhere (no discovery, no `lib/pythonX.Y`, no version
-/// in its name) was reported `ok`; it is unidentified, and still never run.
+/// A link to a script with no version anywhere (no discovery, no `lib/pythonX.Y`, no version
+/// in its name) was reported `ok`; a script is never an interpreter: an error, never run.
 #[test]
-fn a_link_to_an_unidentifiable_file_is_unknown_interpreter() {
+fn a_link_to_an_unidentifiable_script_is_unknown_interpreter_error() {
     let env = TestEnv::new();
     let py = python3();
     env.add_python(&py);
@@ -634,14 +635,15 @@ fn a_link_to_an_unidentifiable_file_is_unknown_interpreter() {
             symlink(&script, entry.path()).unwrap();
         }
     }
-    let report = check_changes_nothing(&env, &venv, 0);
+    let report = check_changes_nothing(&env, &venv, 1);
     assert_eq!(kinds(&report, &venv), ["unknown-interpreter"], "{report:#}");
     let entry = venv_entry(&report, &venv);
-    assert_eq!(entry["status"], "warning");
-    assert_eq!(entry["problems"][0]["severity"], "warning");
+    assert_eq!(entry["status"], "broken");
+    assert_eq!(entry["problems"][0]["severity"], "error");
     assert_eq!(entry["interpreter"]["version"], Value::Null);
     let message = entry["problems"][0]["message"].as_str().unwrap();
     assert!(message.contains(script.to_str().unwrap()), "{message}");
+    assert!(message.contains("a script (`#!/bin/sh`)"), "{message}");
     assert!(message.contains("it was not run"), "{message}");
     assert!(
         !marker.exists(),
@@ -850,4 +852,436 @@ fn a_tree_without_venvs_says_so() {
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no venv found in `empty`"), "{stderr}");
+}
+
+/// The problems of the venv at `path` whose `entry` is `entry`.
+fn problems_of<'a>(report: &'a Value, path: &Path, entry: &str) -> Vec<&'a Value> {
+    venv_entry(report, path)["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["entry"] == entry)
+        .collect()
+}
+
+/// The `entries` item of `name` (`python3`) in the venv at `path`.
+fn entry_named<'a>(report: &'a Value, path: &Path, name: &str) -> &'a Value {
+    let want = path.join("bin").join(name);
+    venv_entry(report, path)["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == want.to_str().unwrap())
+        .unwrap_or_else(|| panic!("no entry {name}: {report:#}"))
+}
+
+/// Finding 9.1: the user relinks the entry they type (`bin/python3`) to another minor and
+/// leaves `bin/python` alone. Every entry is judged: `bin/python3` is a minor mismatch, the
+/// venv is broken, and a relink points every bad entry back.
+#[test]
+#[cfg_attr(not(all(pyenv_3_11, pyenv_3_12)), ignore = "needs pyenv 3.11 and 3.12")]
+fn an_entry_relinked_by_hand_to_another_minor_is_judged_on_its_own() {
+    let env = TestEnv::new();
+    let py = pyenv_python("3.12").expect("pyenv 3.12");
+    let other = pyenv_python("3.11").expect("pyenv 3.11");
+    env.add_python(&py).add_python(&other);
+    let venv = env.path("venv");
+    make_venv(&py.exe, &venv, &[]);
+    install(&venv, &["tinyjson"]);
+    fs::remove_file(venv.join("bin/python3")).unwrap();
+    symlink(&other.exe, venv.join("bin/python3")).unwrap();
+
+    let report = check_changes_nothing(&env, &venv, 1);
+    assert_eq!(kinds(&report, &venv), ["minor-mismatch"], "{report:#}");
+    let about = problems_of(&report, &venv, "bin/python3");
+    assert_eq!(about.len(), 1, "{report:#}");
+    let message = about[0]["message"].as_str().unwrap();
+    assert!(message.contains(&other.version), "{message}");
+    assert_eq!(entry_named(&report, &venv, "python3")["status"], "broken");
+    assert_eq!(
+        entry_named(&report, &venv, "python3")["version"],
+        other.version.as_str()
+    );
+    assert_eq!(entry_named(&report, &venv, "python")["status"], "ok");
+    assert_eq!(
+        entry_named(&report, &venv, "python")["version"],
+        py.version.as_str()
+    );
+    assert_eq!(
+        venv_entry(&report, &venv)["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    env.venvfix()
+        .args(["repair", "--yes"])
+        .arg(&venv)
+        .assert()
+        .code(0);
+    assert_eq!(
+        fs::canonicalize(venv.join("bin/python3")).unwrap(),
+        py.exe,
+        "the relink fixed the entry the user relinked"
+    );
+    let report = check_json(&env, &[&venv], 0);
+    assert_eq!(venv_entry(&report, &venv)["status"], "ok", "{report:#}");
+}
+
+/// Finding 9.1 on the machine's own Pythons: a Debian-made venv (`python3 -> /usr/bin/python3`,
+/// `python` and `python3.11 -> python3`) whose `bin/python3.11` a user pointed at pyenv's 3.11
+/// build. `home` still names `/usr/bin`, so that binary runs Debian's standard library (`No
+/// module named '_struct'`): mixed builds, while `bin/python` is fine.
+#[test]
+#[cfg_attr(
+    not(all(system_python, pyenv_3_11)),
+    ignore = "needs /usr/bin/python3.11 and pyenv 3.11"
+)]
+fn a_system_venv_with_one_entry_relinked_to_another_build_is_broken() {
+    let env = TestEnv::new();
+    let system = probe(Path::new("/usr/bin/python3.11")).expect("/usr/bin/python3.11");
+    let pyenv = pyenv_python("3.11").expect("pyenv 3.11");
+    env.search_path(&[Path::new("/usr/bin")]).add_python(&pyenv);
+    let venv = env.path("venv");
+    make_venv(Path::new("/usr/bin/python3"), &venv, &["--without-pip"]);
+    fs::remove_file(venv.join("bin/python3.11")).unwrap();
+    symlink(&pyenv.exe, venv.join("bin/python3.11")).unwrap();
+    // What the user sees: the entry they relinked cannot import a compiled stdlib module.
+    let out = Command::new(venv.join("bin/python3.11"))
+        .args(["-I", "-c", "import struct"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the mixed build imported struct");
+
+    let report = check_changes_nothing(&env, &venv, 1);
+    let about = problems_of(&report, &venv, "bin/python3.11");
+    assert!(
+        about.iter().any(|p| p["kind"] == "home-mismatch"),
+        "{report:#}"
+    );
+    assert_eq!(venv_entry(&report, &venv)["status"], "broken");
+    assert_eq!(
+        entry_named(&report, &venv, "python3.11")["status"],
+        "broken"
+    );
+    assert_eq!(entry_named(&report, &venv, "python")["status"], "ok");
+    assert_eq!(
+        entry_named(&report, &venv, "python")["version"],
+        system.version.as_str()
+    );
+}
+
+/// Finding 9.6: a script is never an interpreter, whatever its name and whatever sits beside it
+/// (`lib/python3.11`, a `patchlevel.h` saying 3.11.2); nor is a chain through `/proc`. None is
+/// `ok`, none is run.
+#[test]
+fn scripts_posing_as_interpreters_and_chains_through_proc_are_never_ok() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let marker = env.path("MARKER");
+    let payload = format!(
+        "#!/bin/sh\ntouch {}\nexec {} \"$@\"\n",
+        marker.display(),
+        py.exe.display()
+    );
+    // A fake installation: a script named like the interpreter, a stdlib dir, headers.
+    let fake = env.path("fake");
+    let script = env.write(format!("fake/bin/python{}", py.minor), &payload);
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    env.write(format!("fake/lib/python{}/os.py", py.minor), "");
+    env.write(
+        format!("fake/include/python{}/patchlevel.h", py.minor),
+        format!("#define PY_VERSION \"{}\"\n", py.version),
+    );
+    let to_script = env.path("to-script");
+    make_venv(&py.exe, &to_script, &["--without-pip"]);
+    fs::remove_file(to_script.join(format!("bin/python{}", py.minor))).unwrap();
+    symlink(&script, to_script.join(format!("bin/python{}", py.minor))).unwrap();
+    let cfg = fs::read_to_string(to_script.join("pyvenv.cfg")).unwrap();
+    fs::write(
+        to_script.join("pyvenv.cfg"),
+        cfg.replace(
+            py.bin_dir().to_str().unwrap(),
+            fake.join("bin").to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+
+    // `bin/python` itself a script, in a venv whose `home` holds a real Python.
+    let is_script = env.path("is-script");
+    make_venv(&py.exe, &is_script, &["--without-pip"]);
+    for entry in fs::read_dir(is_script.join("bin")).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("python") {
+            fs::remove_file(entry.path()).unwrap();
+            fs::write(entry.path(), &payload).unwrap();
+            fs::set_permissions(
+                entry.path(),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+        }
+    }
+
+    // A chain through /proc/self/root, and one through a directory link into /proc.
+    let via_proc = env.path("via-proc");
+    make_venv(&py.exe, &via_proc, &["--without-pip"]);
+    let versioned = via_proc.join(format!("bin/python{}", py.minor));
+    fs::remove_file(&versioned).unwrap();
+    symlink(
+        Path::new("/proc/self/root").join(py.exe.strip_prefix("/").unwrap()),
+        &versioned,
+    )
+    .unwrap();
+    let via_dir = env.path("via-dir");
+    make_venv(&py.exe, &via_dir, &["--without-pip"]);
+    symlink(
+        Path::new("/proc/self/root").join(py.bin_dir().strip_prefix("/").unwrap()),
+        env.path("procbin"),
+    )
+    .unwrap();
+    let versioned = via_dir.join(format!("bin/python{}", py.minor));
+    fs::remove_file(&versioned).unwrap();
+    symlink(
+        env.path("procbin").join(py.exe.file_name().unwrap()),
+        &versioned,
+    )
+    .unwrap();
+
+    for venv in [&to_script, &is_script, &via_proc, &via_dir] {
+        let report = check_json(&env, &[venv], 1);
+        let entry = venv_entry(&report, venv);
+        assert_eq!(entry["status"], "broken", "{report:#}");
+        assert!(
+            entry["problems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["kind"] == "unknown-interpreter" && p["severity"] == "error"),
+            "{report:#}"
+        );
+        env.venvfix().arg("check").arg(venv).assert().code(1);
+    }
+    let report = check_json(&env, &[&via_proc], 1);
+    let message = venv_entry(&report, &via_proc)["problems"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("/proc/self/root"), "{message}");
+    assert!(
+        !marker.exists(),
+        "venvfix executed a file reached through a venv"
+    );
+}
+
+/// A `usrbin/python3` link the test can repoint, as an OS upgrade repoints `/usr/bin/python3`.
+fn repoint(usrbin: &Path, to: &Path) {
+    let link = usrbin.join("python3");
+    if fs::symlink_metadata(&link).is_ok() {
+        fs::remove_file(&link).unwrap();
+    }
+    fs::create_dir_all(usrbin).unwrap();
+    symlink(to, &link).unwrap();
+}
+
+/// Finding 9.4: the user's own fix after an upgrade, `python3 -m venv --upgrade`, seeds pip into
+/// the new minor's `lib/python3.12` and leaves every package in `lib/python3.11`: nothing the
+/// user installed imports. That is broken (it was a warning, exit 0), and repair has a plan.
+#[test]
+#[cfg_attr(not(all(pyenv_3_11, pyenv_3_12)), ignore = "needs pyenv 3.11 and 3.12")]
+fn after_venv_upgrade_across_minors_the_packages_left_behind_make_it_broken() {
+    let env = TestEnv::new();
+    let py311 = pyenv_python("3.11").expect("pyenv 3.11");
+    let py312 = pyenv_python("3.12").expect("pyenv 3.12");
+    env.add_python(&py311).add_python(&py312);
+    let usrbin = env.path("usrbin");
+    repoint(&usrbin, &py311.exe);
+    let venv = env.path("venv");
+    make_venv(&usrbin.join("python3"), &venv, &["--without-pip"]);
+    install(&venv, &["tinyjson", "venvfix-demo"]);
+    repoint(&usrbin, &py312.exe);
+    run_ok(
+        Command::new(usrbin.join("python3"))
+            .args(["-m", "venv", "--upgrade"])
+            .arg(&venv),
+    );
+    assert!(venv.join("lib/python3.12/site-packages").is_dir());
+
+    let report = check_changes_nothing(&env, &venv, 1);
+    let entry = venv_entry(&report, &venv);
+    assert_eq!(entry["status"], "broken", "{report:#}");
+    let message = entry["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["severity"] == "error")
+        .and_then(|p| p["message"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("lib/python3.11/site-packages"),
+        "{message}"
+    );
+    assert!(message.contains("holds only pip"), "{message}");
+
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(plan["venvs"][0]["strategy"], "none", "{plan:#}");
+}
+
+/// Finding 9.4, the reverse: a package installed into the live `lib/python3.12` after the base
+/// moved to 3.12 is the user's, not an orphan "Python 3.12 never reads".
+#[test]
+#[cfg_attr(not(all(pyenv_3_11, pyenv_3_12)), ignore = "needs pyenv 3.11 and 3.12")]
+fn a_package_installed_into_the_live_minor_is_not_an_orphan() {
+    let env = TestEnv::new();
+    let py311 = pyenv_python("3.11").expect("pyenv 3.11");
+    let py312 = pyenv_python("3.12").expect("pyenv 3.12");
+    env.add_python(&py311).add_python(&py312);
+    let usrbin = env.path("usrbin");
+    repoint(&usrbin, &py311.exe);
+    let venv = env.path("venv");
+    make_venv(&usrbin.join("python3"), &venv, &["--without-pip"]);
+    install(&venv, &["tinyjson"]);
+    repoint(&usrbin, &py312.exe);
+    install(&venv, &["venvfix-demo"]);
+    assert!(venv.join("lib/python3.12/site-packages").is_dir());
+
+    let report = check_changes_nothing(&env, &venv, 1);
+    assert_eq!(kinds(&report, &venv), ["minor-mismatch"], "{report:#}");
+    let message = venv_entry(&report, &venv)["problems"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("venvfix-demo"), "{message}");
+    assert!(message.contains("which Python 3.12 reads"), "{message}");
+}
+
+/// Finding 9.3: a Debian `--copies` venv holds the static 3.11.2 binary. Its version is the
+/// copy's own, read from the file, not that of whatever `home` now holds (here a 3.13): the
+/// copy still finds its own standard library and works, so the venv is not broken.
+#[test]
+#[cfg_attr(
+    not(all(system_python, pyenv_3_13)),
+    ignore = "needs /usr/bin/python3.11 and pyenv 3.13"
+)]
+fn a_copied_static_interpreter_is_judged_by_its_own_version() {
+    let env = TestEnv::new();
+    let system = probe(Path::new("/usr/bin/python3.11")).expect("/usr/bin/python3.11");
+    let py313 = pyenv_python("3.13").expect("pyenv 3.13");
+    let upgraded = env.copy_prefix(&py313, "usr");
+    env.search_path(&[Path::new("/usr/bin")])
+        .add_python(&upgraded);
+    let venv = env.path("venv");
+    make_venv(
+        Path::new("/usr/bin/python3.11"),
+        &venv,
+        &["--copies", "--without-pip"],
+    );
+    // The upgrade: `home`'s dir now holds 3.13 only.
+    let cfg = fs::read_to_string(venv.join("pyvenv.cfg")).unwrap();
+    fs::write(
+        venv.join("pyvenv.cfg"),
+        cfg.replace(
+            "home = /usr/bin",
+            &format!("home = {}", upgraded.bin_dir().display()),
+        ),
+    )
+    .unwrap();
+    let works = Command::new(venv.join("bin/python3.11"))
+        .args(["-I", "-c", "import encodings, sys; print(sys.version)"])
+        .output()
+        .unwrap();
+    assert!(works.status.success(), "{works:?}");
+
+    let report = check_changes_nothing(&env, &venv, 0);
+    let entry = venv_entry(&report, &venv);
+    assert_ne!(entry["status"], "broken", "{report:#}");
+    assert!(
+        !kinds(&report, &venv).contains(&"minor-mismatch".to_string()),
+        "{report:#}"
+    );
+    for name in ["python", "python3", "python3.11"] {
+        assert_eq!(entry_named(&report, &venv, name)["kind"], "copy");
+        assert_eq!(
+            entry_named(&report, &venv, name)["version"],
+            system.version.as_str(),
+            "{report:#}"
+        );
+    }
+}
+
+/// Finding 9.7: CPython skips a line such as `[extra]` and the venv works: a warning naming the
+/// line, exit 0, and no rebuild planned.
+#[test]
+fn a_line_cpython_skips_in_pyvenv_cfg_is_a_warning_not_a_recreate() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let venv = env.path("venv");
+    make_venv(&py.exe, &venv, &["--without-pip"]);
+    let cfg = fs::read_to_string(venv.join("pyvenv.cfg")).unwrap();
+    fs::write(venv.join("pyvenv.cfg"), format!("{cfg}[extra]\n")).unwrap();
+
+    let report = check_changes_nothing(&env, &venv, 0);
+    assert_eq!(kinds(&report, &venv), ["invalid-config"], "{report:#}");
+    let problem = &venv_entry(&report, &venv)["problems"][0];
+    assert_eq!(problem["severity"], "warning");
+    assert_eq!(problem["entry"], "pyvenv.cfg");
+    assert!(
+        problem["message"].as_str().unwrap().contains("`[extra]`"),
+        "{problem}"
+    );
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["venvs"][0]["strategy"], "none", "{plan:#}");
+}
+
+/// Finding 9.7: a venv that lost its `pyvenv.cfg` but whose entries still lead to an installed
+/// Python is repaired offline by writing the file, not rebuilt.
+#[test]
+fn a_missing_pyvenv_cfg_is_written_back_offline() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let venv = env.path("venv");
+    make_venv(&py.exe, &venv, &["--without-pip"]);
+    install(&venv, &["tinyjson"]);
+    fs::remove_file(venv.join("pyvenv.cfg")).unwrap();
+    check_changes_nothing(&env, &venv, 1);
+
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json", "--offline"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["venvs"][0]["strategy"], "update-config", "{plan:#}");
+    env.venvfix()
+        .args(["repair", "--yes", "--offline"])
+        .arg(&venv)
+        .assert()
+        .code(0);
+    let cfg = fs::read_to_string(venv.join("pyvenv.cfg")).unwrap();
+    assert!(
+        cfg.contains(&format!("home = {}", py.bin_dir().display())),
+        "{cfg}"
+    );
+    let report = check_json(&env, &[&venv], 0);
+    assert_eq!(venv_entry(&report, &venv)["status"], "ok", "{report:#}");
+    let imported = run_ok(
+        Command::new(venv.join("bin/python"))
+            .args(["-c", "import tinyjson, sys; print(sys.prefix)"]),
+    );
+    assert_eq!(imported.trim(), venv.to_str().unwrap());
 }

@@ -814,8 +814,21 @@ fn new_config(venv: &Path, plan: &Plan) -> Result<Option<(String, u32)>, ExecErr
         venv: venv.to_path_buf(),
         what,
     };
-    let meta = fs::symlink_metadata(&path)
-        .map_err(|e| stale(format!("`pyvenv.cfg` cannot be read: {e}")))?;
+    let meta = match fs::symlink_metadata(&path) {
+        // A venv that lost its `pyvenv.cfg` gets a new one: only keys the plan adds.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && changes.iter().all(|(_, from, _)| from.is_none()) =>
+        {
+            let mut cfg = PyvenvCfg::empty();
+            for (key, _, to) in &changes {
+                cfg.set(key, to);
+            }
+            return Ok(Some((cfg.render(), 0o644)));
+        }
+        Err(e) => return Err(stale(format!("`pyvenv.cfg` cannot be read: {e}"))),
+        Ok(meta) => meta,
+    };
     if !meta.is_file() {
         return Err(ExecError::Refused {
             path,

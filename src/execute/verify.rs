@@ -120,6 +120,35 @@ struct Answer {
     extension_suffixes: Vec<String>,
 }
 
+/// Every interpreter entry of the repaired venv must lead to the installation that was run
+/// (a link to it, or a byte-identical copy of it): one entry left on the old base is a venv
+/// that breaks for whoever types that name. Read only, nothing else is run.
+fn entries_disagree(venv: &Path, installation: &crate::inventory::Installation) -> Option<String> {
+    let model = crate::venv::Venv::inspect(venv).ok()?;
+    let same_file =
+        |file: &Path| file == installation.path || installation.aliases.iter().any(|a| a == file);
+    let mut installed: Option<Vec<u8>> = None;
+    for entry in &model.interpreters {
+        let fine = match &entry.leads {
+            crate::venv::Leads::Base(file) => same_file(file),
+            crate::venv::Leads::Copy(file) => {
+                let installed = installed
+                    .get_or_insert_with(|| fs::read(&installation.path).unwrap_or_default());
+                fs::read(file).is_ok_and(|bytes| bytes == *installed)
+            }
+            crate::venv::Leads::Nowhere(_) => false,
+        };
+        if !fine {
+            return Some(format!(
+                "`bin/{}` does not lead to `{}` after the repair",
+                entry.name,
+                installation.path.display()
+            ));
+        }
+    }
+    None
+}
+
 /// The venv's entry interpreter: `bin/python`, else `bin/python3`, else `bin/pythonX.Y`.
 pub fn venv_python(venv: &Path, minor: Option<&PythonVersion>) -> PathBuf {
     let mut names = vec!["python".to_string(), "python3".to_string()];
@@ -167,6 +196,9 @@ pub fn verify(
             "`{shown}` {resolved}, which is not an installed Python venvfix found; it was not run"
         ));
     };
+    if let Some(problem) = entries_disagree(venv, installation) {
+        return Verification::failed(problem);
+    }
     let version = target.copied().unwrap_or(installation.version);
     let site_packages = venv
         .join("lib")

@@ -48,6 +48,39 @@ pub fn static_version(exe: &Path) -> Option<StaticVersion> {
     from_prefix(prefix, hint)
 }
 
+/// The version a static interpreter binary carries in itself (`PY_VERSION`, a NUL-terminated
+/// `3.11.2` in its read-only data), read from its bytes without running it. Version-like strings
+/// of other things the binary embeds (the Unicode database's `3.2.0`) are told apart by the
+/// minor: only Python 2.7 and 3.3+ count, and `minor` (from the file name) narrows it when known.
+/// `None` unless exactly one version remains.
+pub fn from_binary(bytes: &[u8], minor: Option<PythonVersion>) -> Option<PythonVersion> {
+    let mut found: Vec<PythonVersion> = Vec::new();
+    for text in bytes.split(|b| *b == 0) {
+        if !(5..=12).contains(&text.len()) || !text[0].is_ascii_digit() {
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(text) else {
+            continue;
+        };
+        if text.matches('.').count() != 2 {
+            continue;
+        }
+        let Ok(version) = text.trim_end_matches('+').parse::<PythonVersion>() else {
+            continue;
+        };
+        let plausible = version.patch.is_some()
+            && (version.major == 3 && version.minor >= 3
+                || version.major == 2 && version.minor == 7);
+        if plausible && minor.is_none_or(|m| m.same_minor(&version)) && !found.contains(&version) {
+            found.push(version);
+        }
+    }
+    match found.as_slice() {
+        [only] => Some(*only),
+        _ => None,
+    }
+}
+
 /// Read the version recorded under `prefix`, limited to the minor of `hint` when given.
 pub fn from_prefix(prefix: &Path, hint: Option<PythonVersion>) -> Option<StaticVersion> {
     let found = |version, evidence: PathBuf| StaticVersion {
@@ -166,6 +199,16 @@ pub fn from_build_details(bytes: &[u8]) -> Option<PythonVersion> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_inside_a_static_binary() {
+        let bytes =
+            b"\x7fELF\0junk\0unidata_version\x003.2.0\0ucd_3_2_0\0pymalloc\x003.11.2\0strict\0";
+        assert_eq!(from_binary(bytes, None), Some(PythonVersion::new(3, 11, 2)));
+        let minor = Some(PythonVersion::minor_only(3, 12));
+        assert_eq!(from_binary(bytes, minor), None);
+        assert_eq!(from_binary(b"3.11.2\x003.12.1\0", None), None);
+    }
 
     fn fake_prefix(dir: &Path) -> PathBuf {
         let prefix = dir.join("prefix");
