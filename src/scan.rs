@@ -27,6 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+use crate::safe_read::{self, Follow};
+
 /// Why a directory was taken for a venv.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -462,66 +464,215 @@ impl Walker<'_> {
     }
 }
 
+/// A place where a tool keeps venvs, and what put it there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownHome {
+    pub path: PathBuf,
+    /// The tool and the setting that names it (`pipx ($PIPX_HOME)`, `poetry (virtualenvs.path
+    /// in ~/.config/pypoetry/config.toml)`), for "which homes were searched".
+    pub source: String,
+}
+
+/// A pyenv-virtualenv `versions/NAME` link whose env is gone (`pyenv uninstall X.Y.Z` deletes
+/// `versions/X.Y.Z/envs/NAME` and leaves the link).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DanglingHome {
+    pub path: PathBuf,
+    pub target: PathBuf,
+}
+
+/// What `--known` looks at: the homes that exist (to search), those looked for but absent,
+/// and pyenv-virtualenv links that lead nowhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownHomes {
+    pub found: Vec<KnownHome>,
+    pub absent: Vec<KnownHome>,
+    pub dangling: Vec<DanglingHome>,
+}
+
 /// The well-known homes of venvs on this machine, those that exist: virtualenvwrapper and
-/// pipenv (`$WORKON_HOME`), pipx, poetry, hatch, uv tools, pyenv-virtualenv. Conda envs are not
-/// venvs and are not listed. Paths are made from `$HOME` and the tools' own variables.
+/// pipenv (`$WORKON_HOME`), pipx (`$PIPX_HOME`, `$PIPX_GLOBAL_HOME`, each with its `shared/`
+/// venv), poetry (`virtualenvs.path` / `cache-dir` in its `config.toml`), hatch
+/// (`$HATCH_DATA_DIR`, `dirs.env` / `dirs.data` in its `config.toml`), uv tools
+/// (`$UV_TOOL_DIR`), pyenv-virtualenv. Conda envs are not venvs and are not listed.
 pub fn known_homes() -> Vec<PathBuf> {
     known_homes_with(&|name| std::env::var_os(name))
 }
 
+/// [`known_homes`] with everything looked at: see [`KnownHomes`].
+pub fn discover_known_homes() -> KnownHomes {
+    known_homes_in(&|name| std::env::var_os(name))
+}
+
 fn known_homes_with(var: &dyn Fn(&str) -> Option<OsString>) -> Vec<PathBuf> {
+    known_homes_in(var)
+        .found
+        .into_iter()
+        .map(|h| h.path)
+        .collect()
+}
+
+/// A tool's `config.toml`, if it exists and parses (a broken one just moves nothing).
+fn tool_config(path: &Path) -> Option<toml::Table> {
+    let text = safe_read::read_text(path, safe_read::limit::SMALL, Follow::Links).ok()?;
+    toml::from_str(&text).ok()
+}
+
+/// `table["a"]["b"]` as a string, also written as a dotted key (`a.b = "..."`).
+fn toml_str<'a>(table: &'a toml::Table, section: &str, key: &str) -> Option<&'a str> {
+    table
+        .get(section)
+        .and_then(|s| s.get(key))
+        .or_else(|| table.get(&format!("{section}.{key}")))
+        .and_then(|v| v.as_str())
+}
+
+fn known_homes_in(var: &dyn Fn(&str) -> Option<OsString>) -> KnownHomes {
     let path_var = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     let home = path_var("HOME");
     let under_home = |rest: &str| home.as_ref().map(|h| h.join(rest));
     let data = path_var("XDG_DATA_HOME").or_else(|| under_home(".local/share"));
     let cache = path_var("XDG_CACHE_HOME").or_else(|| under_home(".cache"));
+    let config = path_var("XDG_CONFIG_HOME").or_else(|| under_home(".config"));
     let under = |base: &Option<PathBuf>, rest: &str| base.as_ref().map(|b| b.join(rest));
+    // `~/x` in a tool's config means the user's home.
+    let expand = |value: &str| -> Option<PathBuf> {
+        match value.strip_prefix("~/") {
+            Some(rest) => under_home(rest),
+            None => Some(PathBuf::from(value)),
+        }
+        .filter(|p| p.is_absolute())
+    };
 
-    let mut candidates: Vec<Option<PathBuf>> = Vec::new();
+    let mut candidates: Vec<(Option<PathBuf>, String)> = Vec::new();
+    let mut add = |path: Option<PathBuf>, source: &str| candidates.push((path, source.into()));
     // virtualenvwrapper and pipenv share WORKON_HOME.
     match path_var("WORKON_HOME") {
-        Some(workon) => candidates.push(Some(workon)),
+        Some(workon) => add(Some(workon), "virtualenvwrapper, pipenv ($WORKON_HOME)"),
         None => {
-            candidates.push(under_home(".virtualenvs"));
-            candidates.push(under(&data, "virtualenvs"));
+            add(under_home(".virtualenvs"), "virtualenvwrapper");
+            add(under(&data, "virtualenvs"), "pipenv");
         }
     }
-    match path_var("PIPX_HOME") {
-        Some(pipx) => candidates.push(Some(pipx.join("venvs"))),
-        None => {
-            candidates.push(under_home(".local/pipx/venvs"));
-            candidates.push(under(&data, "pipx/venvs"));
-        }
+    // pipx keeps its apps in `venvs/` and its own pip in the `shared/` venv.
+    let pipx_homes: Vec<(Option<PathBuf>, &str)> = match path_var("PIPX_HOME") {
+        Some(pipx) => vec![(Some(pipx), "pipx ($PIPX_HOME)")],
+        None => vec![
+            (under_home(".local/pipx"), "pipx"),
+            (under(&data, "pipx"), "pipx"),
+        ],
+    };
+    let global = path_var("PIPX_GLOBAL_HOME").unwrap_or_else(|| PathBuf::from("/opt/pipx"));
+    for (pipx, source) in pipx_homes
+        .into_iter()
+        .chain([(Some(global), "pipx --global ($PIPX_GLOBAL_HOME)")])
+    {
+        add(under(&pipx, "venvs"), source);
+        add(under(&pipx, "shared"), source);
     }
-    candidates.push(path_var("POETRY_VIRTUALENVS_PATH"));
-    match path_var("POETRY_CACHE_DIR") {
-        Some(poetry) => candidates.push(Some(poetry.join("virtualenvs"))),
-        None => candidates.push(under(&cache, "pypoetry/virtualenvs")),
+    // poetry: `virtualenvs.path` (default `{cache-dir}/virtualenvs`), from the environment or
+    // its config file.
+    let poetry_file = path_var("POETRY_CONFIG_DIR")
+        .or_else(|| under(&config, "pypoetry"))
+        .map(|d| d.join("config.toml"));
+    let poetry = poetry_file.as_deref().and_then(tool_config);
+    let poetry_cache = path_var("POETRY_CACHE_DIR")
+        .or_else(|| {
+            poetry
+                .as_ref()
+                .and_then(|t| t.get("cache-dir")?.as_str())
+                .and_then(expand)
+        })
+        .or_else(|| under(&cache, "pypoetry"));
+    match path_var("POETRY_VIRTUALENVS_PATH") {
+        Some(path) => add(Some(path), "poetry ($POETRY_VIRTUALENVS_PATH)"),
+        None => match poetry
+            .as_ref()
+            .and_then(|t| toml_str(t, "virtualenvs", "path"))
+        {
+            Some(value) => {
+                let cache_dir = poetry_cache.as_ref().map(|c| c.display().to_string());
+                let value = match &cache_dir {
+                    Some(c) => value.replace("{cache-dir}", c),
+                    None => value.to_string(),
+                };
+                let file = poetry_file.as_ref().map(|f| f.display().to_string());
+                add(
+                    expand(&value),
+                    &format!("poetry (virtualenvs.path in {})", file.unwrap_or_default()),
+                );
+            }
+            None => add(under(&poetry_cache, "virtualenvs"), "poetry"),
+        },
     }
-    candidates.push(under(&data, "hatch/env/virtual"));
-    candidates.push(path_var("UV_TOOL_DIR").or_else(|| under(&data, "uv/tools")));
+    // hatch: `dirs.env.virtual` in its config (absolute only: a relative one is per project),
+    // else `<data dir>/env/virtual`, the data dir from `$HATCH_DATA_DIR` or `dirs.data`.
+    let hatch_file = path_var("HATCH_CONFIG").or_else(|| under(&config, "hatch/config.toml"));
+    let hatch = hatch_file.as_deref().and_then(tool_config);
+    let hatch_env = hatch
+        .as_ref()
+        .and_then(|t| t.get("dirs")?.get("env")?.get("virtual")?.as_str())
+        .and_then(expand);
+    let hatch_data = path_var("HATCH_DATA_DIR")
+        .map(|d| (d, "hatch ($HATCH_DATA_DIR)"))
+        .or_else(|| {
+            let data = hatch
+                .as_ref()
+                .and_then(|t| toml_str(t, "dirs", "data"))
+                .and_then(expand)?;
+            Some((data, "hatch (dirs.data)"))
+        });
+    match (hatch_env, hatch_data) {
+        (Some(env), _) => add(Some(env), "hatch (dirs.env)"),
+        (None, Some((data, source))) => add(Some(data.join("env/virtual")), source),
+        (None, None) => add(under(&data, "hatch/env/virtual"), "hatch"),
+    }
+    match path_var("UV_TOOL_DIR") {
+        Some(dir) => add(Some(dir), "uv tools ($UV_TOOL_DIR)"),
+        None => add(under(&data, "uv/tools"), "uv tools"),
+    }
 
     // pyenv-virtualenv: `versions/X.Y.Z/envs/NAME`, and `versions/NAME` (a venv, or a link to
-    // one of the former).
+    // one of the former, dangling once `pyenv uninstall X.Y.Z` removed it).
+    let mut dangling = Vec::new();
     let pyenv = path_var("PYENV_ROOT").or_else(|| under_home(".pyenv"));
     if let Some(Ok(versions)) = pyenv.map(|p| fs::read_dir(p.join("versions"))) {
         for entry in versions.flatten() {
             let version = entry.path();
-            candidates.push(Some(version.join("envs")));
+            let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+            if is_link && fs::metadata(&version).is_err() {
+                dangling.push(DanglingHome {
+                    target: fs::read_link(&version).unwrap_or_default(),
+                    path: version,
+                });
+                continue;
+            }
+            candidates.push((Some(version.join("envs")), "pyenv-virtualenv".into()));
             if venv_marker(&version).is_some() {
-                candidates.push(Some(version));
+                candidates.push((Some(version), "pyenv-virtualenv".into()));
             }
         }
     }
+    dangling.sort_by(|a, b| a.path.cmp(&b.path));
 
-    let mut homes: Vec<PathBuf> = candidates
-        .into_iter()
-        .flatten()
-        .filter(|p| p.is_dir())
-        .collect();
-    homes.sort();
-    homes.dedup();
-    homes
+    let mut known = KnownHomes {
+        dangling,
+        ..KnownHomes::default()
+    };
+    for (path, source) in candidates {
+        let Some(path) = path else { continue };
+        let home = KnownHome { path, source };
+        if home.path.is_dir() {
+            known.found.push(home);
+        } else {
+            known.absent.push(home);
+        }
+    }
+    for list in [&mut known.found, &mut known.absent] {
+        list.sort_by(|a, b| a.path.cmp(&b.path));
+        list.dedup_by(|a, b| a.path == b.path);
+    }
+    known
 }
 
 #[cfg(test)]
@@ -901,7 +1052,11 @@ mod tests {
         symlink("3.11.7/envs/tool", home.join(".pyenv/versions/tool")).unwrap();
         fs::create_dir_all(home.join("miniconda3/envs/x")).unwrap();
 
-        let env = |name: &str| (name == "HOME").then(|| home.as_os_str().to_owned());
+        let env = |name: &str| match name {
+            "HOME" => Some(home.as_os_str().to_owned()),
+            "PIPX_GLOBAL_HOME" => Some(home.join("no-global").into_os_string()),
+            _ => None,
+        };
         let mut expected: Vec<PathBuf> = dirs[..8].iter().map(|d| home.join(d)).collect();
         expected.push(home.join(".pyenv/versions/plain-venv"));
         expected.push(home.join(".pyenv/versions/tool"));
@@ -928,6 +1083,88 @@ mod tests {
             !found.iter().any(|p| p.starts_with(home.join(".local"))),
             "{found:?}"
         );
+    }
+
+    /// Homes the tools' own settings move: poetry's `virtualenvs.path` (with `{cache-dir}`),
+    /// pipx's `$PIPX_HOME` with its `shared/` venv and `$PIPX_GLOBAL_HOME`, hatch's
+    /// `$HATCH_DATA_DIR` and `dirs.env`, `$UV_TOOL_DIR`; a dangling pyenv-virtualenv link.
+    #[test]
+    fn known_homes_follow_the_tools_settings() {
+        let tmp = TempDir::new().unwrap();
+        let home = tmp.path();
+        let dirs = [
+            "poetry-envs",
+            "pipx/venvs",
+            "pipx/shared",
+            "global/venvs",
+            "hatch-data/env/virtual",
+            "uvtools",
+        ];
+        for dir in dirs {
+            fs::create_dir_all(home.join(dir)).unwrap();
+        }
+        touch(&home.join(".config/pypoetry/config.toml"));
+        fs::write(
+            home.join(".config/pypoetry/config.toml"),
+            "cache-dir = \"~/pc\"\n[virtualenvs]\npath = \"{cache-dir}/../poetry-envs\"\n",
+        )
+        .unwrap();
+        fs::create_dir_all(home.join("pc")).unwrap();
+        fs::create_dir_all(home.join(".pyenv/versions/3.8.18")).unwrap();
+        symlink("3.8.18/envs/gone", home.join(".pyenv/versions/gone")).unwrap();
+        let env = |name: &str| match name {
+            "HOME" => Some(home.as_os_str().to_owned()),
+            "PIPX_HOME" => Some(home.join("pipx").into_os_string()),
+            "PIPX_GLOBAL_HOME" => Some(home.join("global").into_os_string()),
+            "HATCH_DATA_DIR" => Some(home.join("hatch-data").into_os_string()),
+            "UV_TOOL_DIR" => Some(home.join("uvtools").into_os_string()),
+            _ => None,
+        };
+        let known = known_homes_in(&env);
+        let found: Vec<PathBuf> = known.found.iter().map(|h| h.path.clone()).collect();
+        for dir in [
+            "pipx/venvs",
+            "pipx/shared",
+            "global/venvs",
+            "hatch-data/env/virtual",
+            "uvtools",
+        ] {
+            assert!(found.contains(&home.join(dir)), "{dir}: {known:#?}");
+        }
+        assert!(
+            found.contains(&home.join("pc/../poetry-envs")),
+            "poetry's virtualenvs.path: {known:#?}"
+        );
+        assert!(
+            known
+                .found
+                .iter()
+                .any(|h| h.source.contains("virtualenvs.path"))
+        );
+        assert!(
+            known
+                .absent
+                .iter()
+                .any(|h| h.path == home.join("global/shared"))
+        );
+        assert_eq!(
+            known.dangling,
+            [DanglingHome {
+                path: home.join(".pyenv/versions/gone"),
+                target: PathBuf::from("3.8.18/envs/gone"),
+            }]
+        );
+
+        // hatch's `dirs.env` wins over its data dir.
+        touch(&home.join(".config/hatch/config.toml"));
+        fs::write(
+            home.join(".config/hatch/config.toml"),
+            "[dirs.env]\nvirtual = \"~/hatch-envs\"\n",
+        )
+        .unwrap();
+        fs::create_dir_all(home.join("hatch-envs")).unwrap();
+        let found = known_homes_with(&env);
+        assert!(found.contains(&home.join("hatch-envs")), "{found:?}");
     }
 
     /// Set by [`unreadable_dirs_are_reported`] when it runs this test binary as another user.

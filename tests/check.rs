@@ -848,10 +848,13 @@ fn a_file_inside_a_venv_means_that_venv_and_other_files_are_exit_2() {
 fn a_tree_without_venvs_says_so() {
     let env = TestEnv::new();
     fs::create_dir_all(env.path("empty/src")).unwrap();
+    // As `repair empty`: a directory named for checking that holds no venv is exit 2.
     let out = env.venvfix().args(["check", "empty"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no venv found in `empty`"), "{stderr}");
+    let out = env.venvfix().args(["repair", "empty"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }
 
 /// The problems of the venv at `path` whose `entry` is `entry`.
@@ -1284,4 +1287,218 @@ fn a_missing_pyvenv_cfg_is_written_back_offline() {
             .args(["-c", "import tinyjson, sys; print(sys.prefix)"]),
     );
     assert_eq!(imported.trim(), venv.to_str().unwrap());
+}
+
+/// Finding 9.8: labels and messages. Another minor only in `pyvenv.cfg` is not a
+/// `patch-mismatch`; a virtualenv < 20 is not told its `pyvenv.cfg` "cannot be read" (it never
+/// had one); `check venv/bin` checks the venv; the JSON `interpreter.path` is the entry the
+/// message names.
+#[test]
+fn labels_and_messages_say_what_is_true() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+
+    let recorded = env.path("recorded");
+    make_venv(&py.exe, &recorded, &["--without-pip"]);
+    install(&recorded, &["tinyjson"]);
+    let (major, minor) = py.minor.split_once('.').unwrap();
+    let other = format!("{major}.{}.13", minor.parse::<u32>().unwrap() - 2);
+    let cfg = fs::read_to_string(recorded.join("pyvenv.cfg")).unwrap();
+    fs::write(
+        recorded.join("pyvenv.cfg"),
+        cfg.replace(
+            &format!("version = {}", py.version),
+            &format!("version = {other}"),
+        ),
+    )
+    .unwrap();
+    let report = check_changes_nothing(&env, &recorded, 0);
+    assert_eq!(kinds(&report, &recorded), ["minor-mismatch"], "{report:#}");
+    assert_eq!(
+        venv_entry(&report, &recorded)["problems"][0]["severity"],
+        "warning"
+    );
+
+    let base = env.copy_prefix(&py, "sys/py");
+    let legacy = env.path("legacy");
+    make_legacy_virtualenv(&base, &legacy);
+    fs::remove_dir_all(&base.prefix).unwrap();
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json", "--strategy", "relink"])
+        .arg(&legacy)
+        .output()
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reason = plan["venvs"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("virtualenv (< 20) has no pyvenv.cfg"),
+        "{reason}"
+    );
+    assert!(!reason.contains("cannot be read"), "{reason}");
+
+    let gone = env.copy_prefix(&py, "sys/gone");
+    let venv = env.path("venv");
+    make_venv(&gone.exe, &venv, &["--without-pip"]);
+    fs::remove_dir_all(&gone.prefix).unwrap();
+    let out = env
+        .venvfix()
+        .args(["check", "--json"])
+        .arg(venv.join("bin"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entry = venv_entry(&report, &venv);
+    let shown = entry["interpreter"]["path"].as_str().unwrap();
+    let rel = Path::new(shown).strip_prefix(&venv).unwrap();
+    let message = entry["problems"][0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("`{}`", rel.display())),
+        "interpreter.path {shown} vs {message}"
+    );
+    assert_eq!(entry["problems"][0]["entry"], rel.to_str().unwrap());
+}
+
+/// Finding 9.8/9.9: `--known` says which homes it searched, and when none exists says where it
+/// looked (it printed `no venv found in ` with nothing after it).
+#[test]
+fn known_says_which_homes_it_searched() {
+    let env = TestEnv::new();
+    let home = env.path("home");
+    fs::create_dir_all(&home).unwrap();
+    let out = known_check(&env, &home, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("none of the homes where tools keep venvs exists here"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(".local/share/pipx/venvs"), "{stderr}");
+    assert!(!stderr.contains("no venv found in \n"), "{stderr}");
+}
+
+/// `venvfix check --known` with a controlled home: nothing from the developer's own tools.
+fn known_check(env: &TestEnv, home: &Path, vars: &[(&str, &Path)]) -> assert_cmd::Command {
+    let mut cmd = env.venvfix();
+    cmd.args(["check", "--known", "--json"])
+        .env("HOME", home)
+        .env("PIPX_GLOBAL_HOME", home.join("no-global-pipx"));
+    for var in [
+        "XDG_DATA_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME",
+        "WORKON_HOME",
+        "PIPX_HOME",
+        "POETRY_CONFIG_DIR",
+        "POETRY_CACHE_DIR",
+        "POETRY_VIRTUALENVS_PATH",
+        "HATCH_CONFIG",
+        "HATCH_DATA_DIR",
+        "UV_TOOL_DIR",
+        "PYENV_ROOT",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
+    cmd
+}
+
+/// Finding 9.9: homes the tools' settings move are searched: poetry's `virtualenvs.path` in
+/// its `config.toml`, `$PIPX_HOME` and its `shared/` venv, `$PIPX_GLOBAL_HOME`,
+/// `$HATCH_DATA_DIR`, hatch's `dirs.env`, `$UV_TOOL_DIR`; a pyenv-virtualenv `versions/NAME`
+/// link left dangling by `pyenv uninstall` is reported.
+#[test]
+fn known_finds_the_homes_tools_configuration_moves() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let home = env.path("home");
+    let poetry_envs = env.path("elsewhere/poetry-envs");
+    env.write(
+        "home/.config/pypoetry/config.toml",
+        format!("[virtualenvs]\npath = \"{}\"\n", poetry_envs.display()),
+    );
+    env.write(
+        "home/.config/hatch/config.toml",
+        "[dirs.env]\nvirtual = \"~/hatch-envs\"\n",
+    );
+    let pipx = env.path("pipx-home");
+    let global = env.path("pipx-global");
+    let uv_tools = env.path("uv-tools");
+    let venvs = [
+        poetry_envs.join("app-AbCdEf12-py3.12"),
+        pipx.join("venvs/black"),
+        pipx.join("shared"),
+        global.join("venvs/ruff"),
+        home.join("hatch-envs/proj/abc/proj"),
+        uv_tools.join("httpie"),
+    ];
+    for venv in &venvs {
+        make_venv(&py.exe, venv, &["--without-pip"]);
+    }
+    let pyenv = env.path("pyenv");
+    fs::create_dir_all(pyenv.join("versions")).unwrap();
+    symlink(
+        pyenv.join("versions/3.8.18/envs/old"),
+        pyenv.join("versions/old"),
+    )
+    .unwrap();
+
+    let out = known_check(
+        &env,
+        &home,
+        &[
+            ("PIPX_HOME", &pipx),
+            ("PIPX_GLOBAL_HOME", &global),
+            ("UV_TOOL_DIR", &uv_tools),
+            ("PYENV_ROOT", &pyenv),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for venv in &venvs {
+        assert_eq!(venv_entry(&report, venv)["status"], "ok", "{report:#}");
+    }
+    let errors = report["errors"].as_array().unwrap();
+    assert!(
+        errors.iter().any(
+            |e| e["path"] == pyenv.join("versions/old").to_str().unwrap()
+                && e["message"].as_str().unwrap().contains("pyenv uninstall")
+        ),
+        "{report:#}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--known: searching"), "{stderr}");
+    assert!(stderr.contains("poetry"), "{stderr}");
+
+    // $HATCH_DATA_DIR moves hatch's envs when its config does not name them.
+    fs::remove_file(home.join(".config/hatch/config.toml")).unwrap();
+    let data = env.path("hatch-data");
+    let hatch_venv = data.join("env/virtual/proj/xyz/proj");
+    make_venv(&py.exe, &hatch_venv, &["--without-pip"]);
+    let out = known_check(&env, &home, &[("HATCH_DATA_DIR", &data)])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        venv_entry(&report, &hatch_venv)["status"],
+        "ok",
+        "{report:#}"
+    );
 }

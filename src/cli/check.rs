@@ -8,7 +8,7 @@ use venvfix::diagnose::{Diagnosis, Severity, Status};
 use venvfix::execute::ExecOptions;
 use venvfix::inventory::{Inventory, InventoryOptions};
 use venvfix::report::{CheckReport, ErrorReport};
-use venvfix::scan::{ScanOptions, known_homes, venv_marker};
+use venvfix::scan::{KnownHome, KnownHomes, ScanOptions, discover_known_homes, venv_marker};
 use venvfix::settings::Settings;
 
 use super::args::CheckArgs;
@@ -19,6 +19,7 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
     let Paths {
         search: paths,
         errors: path_errors,
+        gone,
         mut code,
     } = resolve_paths(&args.paths, args.known, settings, printer);
     if let Some(python) = &args.uses {
@@ -67,6 +68,7 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
         started.elapsed()
     ));
     outcome.errors.splice(0..0, scan_errors);
+    outcome.errors.extend(gone);
 
     if args.json {
         let mut report = CheckReport::new(&outcome);
@@ -82,11 +84,11 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
     for error in &outcome.errors {
         warn_unchecked(error, printer);
     }
-    if venvs.is_empty() && path_errors.is_empty() && !args.json {
+    if venvs.is_empty() && path_errors.is_empty() {
         // What was searched is the verdict when nothing was found: a first run on a machine
-        // without venvs must still say what it looked at.
+        // without venvs must still say what it looked at (`--known` said which homes).
         let dirs = dirs.into_inner();
-        let mut said = if paths.is_empty() {
+        let said = if paths.is_empty() {
             "no venv found".to_string()
         } else {
             let shown: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
@@ -96,13 +98,21 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
                 count(dirs as usize, "directory", "directories")
             )
         };
-        if args.known && known_homes().is_empty() {
-            said.push_str(
-                "; none of the well-known homes of venvs (virtualenvwrapper, pipx, poetry, hatch, \
-                 uv tools, pyenv-virtualenv) exists here",
-            );
+        if args.paths.is_empty() {
+            if !args.json {
+                printer.status(&said);
+            }
+        } else {
+            // As `repair DIR`: a directory named for checking that holds no venv is a mistake
+            // to point out, not a clean bill of health.
+            if !args.json {
+                printer.error(
+                    &said,
+                    Some("give the venv directory itself, or a directory that contains venvs"),
+                );
+            }
+            code = code.worst(ExitCode::Error);
         }
-        printer.status(&said);
     }
     let (_, _, broken) = outcome.summary();
     if broken > 0 {
@@ -132,6 +142,8 @@ pub struct Paths {
     pub search: Vec<PathBuf>,
     /// Named paths that cannot be searched (each already printed as an error).
     pub errors: Vec<Unchecked>,
+    /// Venvs `--known` found gone (pyenv-virtualenv links left dangling by `pyenv uninstall`).
+    pub gone: Vec<Unchecked>,
     /// `Error` (2) when a named path cannot be used, else `Success`.
     pub code: ExitCode,
 }
@@ -150,12 +162,23 @@ pub fn resolve_paths(
     let mut paths = Paths {
         search: Vec::new(),
         errors: Vec::new(),
+        gone: Vec::new(),
         code: ExitCode::Success,
     };
     for path in given {
         let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
         let problem = if std::fs::symlink_metadata(path).is_err() {
             Some(("not-found", "does not exist"))
+        } else if is_dir && venv_marker(path).is_none() && enclosing_venv(path).is_some() {
+            // `venv/bin`, `venv/lib/python3.12/site-packages`: the venv it belongs to.
+            let venv = enclosing_venv(path).unwrap_or_else(|| path.clone());
+            printer.status(&format!(
+                "`{}` is inside the venv `{}`: checking that venv",
+                path.display(),
+                venv.display()
+            ));
+            paths.search.push(venv);
+            None
         } else if is_dir {
             paths.search.push(path.clone());
             None
@@ -188,23 +211,75 @@ pub fn resolve_paths(
         }
     }
     if known {
-        let mut homes = known_homes();
+        let mut known = discover_known_homes();
         for home in &settings.known_homes {
-            if home.is_dir() && !homes.contains(home) {
-                homes.push(home.clone());
+            let home = KnownHome {
+                path: home.clone(),
+                source: "known-homes in venvfix's config file".into(),
+            };
+            if !home.path.is_dir() {
+                known.absent.push(home);
+            } else if !known.found.iter().any(|h| h.path == home.path) {
+                known.found.push(home);
             }
         }
-        if homes.is_empty() {
-            printer.detail("--known: none of the well-known homes of venvs exists here");
+        say_known_homes(&known, printer);
+        for link in &known.dangling {
+            paths.gone.push(Unchecked {
+                path: link.path.clone(),
+                code: "venv-gone",
+                message: format!(
+                    "the pyenv-virtualenv link `{}` -> `{}` leads nowhere: its venv was deleted                      (`pyenv uninstall` of its Python removes the envs made from it)",
+                    link.path.display(),
+                    link.target.display()
+                ),
+            });
         }
-        for home in homes {
-            printer.detail(&format!("--known: searching `{}`", home.display()));
-            paths.search.push(home);
-        }
+        paths.search.extend(known.found.into_iter().map(|h| h.path));
     } else if given.is_empty() {
         paths.search.push(PathBuf::from("."));
     }
     paths
+}
+
+/// Which homes `--known` searches, and where they come from: a count and the tools by default,
+/// each home with `-v`; when none exists, the places looked for.
+fn say_known_homes(known: &KnownHomes, printer: &Printer) {
+    let listed = |homes: &[KnownHome]| -> String {
+        homes
+            .iter()
+            .map(|h| format!("`{}` ({})", h.path.display(), h.source))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if known.found.is_empty() {
+        printer.status(&format!(
+            "--known: none of the well-known homes of venvs exists here (looked for {})",
+            listed(&known.absent)
+        ));
+        return;
+    }
+    let mut tools: Vec<&str> = Vec::new();
+    for home in &known.found {
+        let tool = home.source.split(" (").next().unwrap_or(&home.source);
+        if !tools.contains(&tool) {
+            tools.push(tool);
+        }
+    }
+    let noun = if known.found.len() == 1 {
+        "home"
+    } else {
+        "homes"
+    };
+    printer.status(&format!(
+        "--known: searching {} {noun} where tools keep venvs ({}); -v lists them",
+        known.found.len(),
+        tools.join(", ")
+    ));
+    printer.detail(&format!("--known: searching {}", listed(&known.found)));
+    if !known.absent.is_empty() {
+        printer.detail(&format!("--known: not here: {}", listed(&known.absent)));
+    }
 }
 
 /// The venv a file such as `venv/bin/python` or `venv/pyvenv.cfg` belongs to.
