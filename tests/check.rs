@@ -1377,7 +1377,7 @@ fn known_says_which_homes_it_searched() {
     assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("none of the homes where tools keep venvs exists here"),
+        stderr.contains("none of the well-known homes of venvs exists here"),
         "{stderr}"
     );
     assert!(stderr.contains(".local/share/pipx/venvs"), "{stderr}");
