@@ -16,14 +16,16 @@ use crate::inventory::{Installation, Inventory};
 use crate::plan::{Plan, PlanError, PlanRequest, plan};
 
 /// Whether `d`'s venv runs on (or is bound to) `installation`.
+/// Any interpreter entry counts: one `bin/python3.X` left on an installation breaks with it.
 pub fn uses(d: &Diagnosis, installation: &Installation) -> bool {
-    d.base.as_ref().is_some_and(|base| {
-        let same = |p: &Path| p == installation.path || installation.aliases.iter().any(|a| a == p);
+    let same = |p: &Path| p == installation.path || installation.aliases.iter().any(|a| a == p);
+    let on = |base: &crate::diagnose::Base| {
         base.installation
             .as_ref()
             .is_some_and(|i| i.path == installation.path)
             || same(&base.executable)
-    })
+    };
+    d.base.as_ref().is_some_and(on) || d.entries.iter().filter_map(|e| e.base.as_ref()).any(on)
 }
 
 /// For each installation of `inventory` (in its order), the venvs of `diagnoses` that use it;
@@ -91,11 +93,15 @@ pub fn if_removed<'a>(
 fn without_base(d: &Diagnosis, gone: &Installation) -> Diagnosis {
     let mut after = d.clone();
     after.base = None;
+    for entry in &mut after.entries {
+        entry.base = None;
+    }
     after.problems.insert(
         0,
         Problem {
             kind: ProblemKind::InterpreterMissing,
             severity: Severity::Error,
+            entry: None,
             message: format!(
                 "Python {} (`{}`) is gone",
                 gone.version,
