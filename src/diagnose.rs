@@ -423,15 +423,19 @@ impl Detector<'_> {
     /// The group's entries for a message: "`bin/python3`", or "`bin/python3` (and
     /// `bin/python`, `bin/python3.12`)".
     fn label(&self, group: &Group) -> String {
-        let mut out = format!("`{}`", self.rel(&group.named().path));
-        if group.members.len() > 1 {
-            let others: Vec<String> = group.members[1..]
-                .iter()
-                .map(|e| format!("`{}`", self.rel(&e.path)))
-                .collect();
-            out.push_str(&format!(" (and {})", others.join(", ")));
+        format!("`{}`{}", self.rel(&group.named().path), self.others(group))
+    }
+
+    /// " (and `bin/python`, `bin/python3.12`)" for the group's other entries, or nothing.
+    fn others(&self, group: &Group) -> String {
+        if group.members.len() < 2 {
+            return String::new();
         }
-        out
+        let others: Vec<String> = group.members[1..]
+            .iter()
+            .map(|e| format!("`{}`", self.rel(&e.path)))
+            .collect();
+        format!(" (and {})", others.join(", "))
     }
 
     /// The chain of the group's named entry, with the venv's own paths shown relative.
@@ -439,19 +443,11 @@ impl Detector<'_> {
         let entry = group.named();
         match entry.chain() {
             Some(chain) => {
-                let mut text = chain.describe().replace(
+                let text = chain.describe().replace(
                     &format!("`{}`", entry.path.display()),
                     &format!("`{}`", self.rel(&entry.path)),
                 );
-                if group.members.len() > 1 {
-                    let label = self.label(group);
-                    let others = label
-                        .split_once(" (and ")
-                        .map(|(_, rest)| format!(" (and {}", rest))
-                        .unwrap_or_default();
-                    text.push_str(&others);
-                }
-                text
+                format!("{text}{}", self.others(group))
             }
             None => self.label(group),
         }

@@ -1502,3 +1502,34 @@ fn known_finds_the_homes_tools_configuration_moves() {
         "{report:#}"
     );
 }
+
+/// Finding 9.5: `include-system-site-packages = true` after the base moved to another minor is
+/// half alive: the base's own packages import, the venv's do not. The report says so and names
+/// the system packages the venv still sees.
+#[test]
+#[cfg_attr(not(all(pyenv_3_11, pyenv_3_12)), ignore = "needs pyenv 3.11 and 3.12")]
+fn system_site_packages_after_a_minor_change_is_reported_half_alive() {
+    let env = TestEnv::new();
+    let py311 = pyenv_python("3.11").expect("pyenv 3.11");
+    let py312 = pyenv_python("3.12").expect("pyenv 3.12");
+    env.add_python(&py311).add_python(&py312);
+    let usrbin = env.path("usrbin");
+    repoint(&usrbin, &py311.exe);
+    let venv = env.path("venv");
+    make_venv(
+        &usrbin.join("python3"),
+        &venv,
+        &["--without-pip", "--system-site-packages"],
+    );
+    install(&venv, &["tinyjson"]);
+    repoint(&usrbin, &py312.exe);
+
+    let report = check_changes_nothing(&env, &venv, 1);
+    assert_eq!(kinds(&report, &venv), ["minor-mismatch"], "{report:#}");
+    let message = venv_entry(&report, &venv)["problems"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("half alive"), "{message}");
+    let system = py312.prefix.join("lib/python3.12/site-packages");
+    assert!(message.contains(system.to_str().unwrap()), "{message}");
+}
