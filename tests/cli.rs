@@ -440,6 +440,15 @@ fn config_sets_defaults_and_flags_win() {
         wheels.to_str(),
         "find-links from the config: {by_flag:#}"
     );
+    // `offline = true` in the file; `--online` on the command line wins.
+    write_config(&env, "offline = true\n");
+    let offline = |extra: &[&str]| {
+        let mut args = vec!["--strategy", "recreate"];
+        args.extend_from_slice(extra);
+        plan(&args)["actions"][0]["recreate"]["offline"].clone()
+    };
+    assert_eq!(offline(&[]), true);
+    assert_eq!(offline(&["--online"]), false);
 }
 
 #[test]

@@ -178,8 +178,11 @@ pub struct RepairArgs {
     #[arg(long, value_name = "DIR", help_heading = "Recreate options")]
     pub find_links: Vec<PathBuf>,
     /// Do not use the network when recreating.
-    #[arg(long, help_heading = "Recreate options")]
+    #[arg(long, help_heading = "Recreate options", overrides_with = "online")]
     pub offline: bool,
+    /// Use the network when recreating, even if the config file says `offline = true`.
+    #[arg(long, help_heading = "Recreate options", overrides_with = "offline")]
+    pub online: bool,
 }
 
 #[derive(Debug, Args)]

@@ -102,7 +102,7 @@ fn apply_settings(args: &mut args::RepairArgs, settings: &Settings) {
     if args.find_links.is_empty() {
         args.find_links = settings.find_links.clone();
     }
-    if !args.offline {
+    if !args.offline && !args.online {
         args.offline = settings.offline.unwrap_or(false);
     }
 }
