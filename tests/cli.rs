@@ -735,6 +735,19 @@ fn quiet_batch_repair_and_undo_print_no_hints() {
     broken_venv_at(&env, &a);
     broken_venv_at(&env, &b);
 
+    // A quiet dry run lists the venvs the plans would change, one a line.
+    let out = env
+        .venvfix()
+        .args(["-q", "repair", "--dry-run", "projects"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout_of(&out),
+        format!("{}\n{}\n", a.display(), b.display()),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(stderr_of(&out), "");
     let out = env
         .venvfix()
         .args(["-q", "repair", "--yes", "projects"])

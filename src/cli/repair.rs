@@ -344,6 +344,15 @@ fn show_plans(items: &[Item], json: bool, printer: &Printer, outcome: &'static s
         printer.json(&RepairReport::new(venvs));
         return;
     }
+    // `-q`: only what a script acts on, the venvs the plans would change, one a line.
+    if printer.quiet() {
+        for item in items {
+            if item.plan.as_ref().is_ok_and(|p| !p.is_empty()) {
+                printer.out(&item.path.display().to_string());
+            }
+        }
+        return;
+    }
     if let [item] = items {
         print_details(item, printer);
         return;
