@@ -26,7 +26,7 @@
 //! | [`plan`] | a repair as data: strategy, target, ordered actions with before/after; [`plan::recreate`]: what a recreate rebuilds and carries over |
 //! | [`relocate`] | rewrite a moved or copied venv's files to its new path: what changes, the new bytes |
 //! | [`resolve`] | which Python can take a venv's pins: the installer's dry run per candidate |
-//! | [`execute`] | apply a plan safely: lock, backup, journal, atomic changes, verify, rollback, undo; [`execute::recreate`] builds a recreated venv |
+//! | [`execute`] | apply a plan safely: lock, backup, journal, atomic changes, verify, rollback, undo; [`execute::history`] the backups as a history (list, undo step by step, prune); [`execute::recreate`] builds a recreated venv |
 //! | [`records`] | tools' own records of a venv (pipx, uv tools, tox, pyenv-virtualenv), kept consistent with its base |
 //! | [`safe_read`] | read a venv's small files without trusting them: regular files only, never blocking, bounded |
 //! | [`scan`] | turn user paths into venv directories (recursive, pruned, never into a venv) |

@@ -540,3 +540,48 @@ fn an_undo_is_itself_undone_with_from() {
     );
     assert_same_tree(&repaired, &snapshot(&venv));
 }
+
+#[test]
+fn a_failed_recreate_leaves_no_backup() {
+    let env = TestEnv::new();
+    env.add_python(&python3());
+    let venv = venv_on_removed_base(&env, "proj/venv", "old");
+    // A pin no wheelhouse has: the install fails and the venv is rolled back.
+    let dist = venv.join(format!(
+        "lib/python{}/site-packages/nosuchdist-1.0.dist-info",
+        python3().minor
+    ));
+    fs::create_dir(&dist).unwrap();
+    fs::write(dist.join("METADATA"), "Name: nosuchdist\nVersion: 1.0\n").unwrap();
+    fs::write(dist.join("INSTALLER"), "pip\n").unwrap();
+    let before = snapshot(&venv);
+    let out = env
+        .venvfix()
+        .args([
+            "repair",
+            "--yes",
+            "--strategy",
+            "recreate",
+            "--offline",
+            "--python",
+        ])
+        .arg(&python3().exe)
+        .arg("--find-links")
+        .arg(wheelhouse())
+        .arg(&venv)
+        .env("VENVFIX_UV", tools().uv)
+        .env("UV_CACHE_DIR", tools_dir().join("uv-cache"))
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("rolled back"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_same_tree(&before, &snapshot(&venv));
+    assert!(backup_dirs(&env).is_empty(), "{:?}", backup_dirs(&env));
+    let report = assert_backups_match_disk(&env);
+    assert_eq!(report["summary"]["backups"], 0);
+}

@@ -584,7 +584,7 @@ fn hash_reader(input: &mut File, from: &Path) -> Result<(u64, String), ExecError
     Ok((size, format!("fnv1a64:{hash:016x}")))
 }
 
-/// What a repair left behind, recorded in `last.json` right after it verified, so `undo` can
+/// What a repair left behind, recorded with its backup right after it verified, so `undo` can
 /// tell whether the venv was changed since (and refuse, unless forced).
 // Externally tagged: an internally tagged enum cannot hold `CreatedDir`'s `u128`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,9 +3,10 @@
 //!
 //! It is written atomically before the first change and after each action, and removed when
 //! the run ends (applied and verified, or rolled back). A journal found at start-up means a
-//! run was killed half-way: [`super::recover`] restores its backup. `last.json` records the
-//! backup of the last successful repair, for `undo`. This module only reads and writes those
-//! two files; it never touches a venv.
+//! run was killed half-way: [`super::recover`] restores its backup. What each successful step
+//! was is recorded beside its backup ([`super::history`]); `last.json` ([`LastRepair`]) is what
+//! an older venvfix kept instead, still read so its backups stay in the history. This module
+//! only reads and writes those files; it never touches a venv.
 
 use std::path::{Path, PathBuf};
 
@@ -89,7 +90,9 @@ impl Journal {
     }
 }
 
-/// `last.json`: the last successful repair of a venv, which `undo` reverts.
+/// `last.json`, as an older venvfix wrote it (and `undone-*.json` once undone): the last
+/// successful repair of a venv. Read by [`super::history`] for backups taken before it kept a
+/// `record.json` beside each one; no longer written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LastRepair {
     pub backup: PathBuf,

@@ -5,8 +5,10 @@
 //! stale plan is refused before anything changes), back up every entry it touches
 //! ([`backup`]), write the journal ([`journal`]), apply each action atomically (a temp entry
 //! beside the target, renamed over), verify by running the repaired interpreter ([`verify`]),
-//! and on any failure restore the backup. Rollback, recovery and `undo` share one restore code
-//! path. All of venvfix's own files live in the state dir ([`state`]); the only writes inside
+//! and on any failure restore the backup (a rolled-back repair keeps no backup). A repair that
+//! succeeds records what it was beside its backup; [`history`] reads those records as the
+//! venv's history, which `undo` walks back one step at a time. Rollback, recovery and `undo`
+//! share one restore code path. All of venvfix's own files live in the state dir ([`state`]); the only writes inside
 //! a venv are the plan's entries. The executor has no dry-run mode and never prints: the CLI
 //! shows the plan before calling [`apply`] and renders what comes back.
 //!

@@ -2,8 +2,8 @@
 //! other part of the executor builds on: atomic writes, fsync, UTC timestamps.
 //!
 //! Each venv gets one directory under the state dir, keyed by a stable hash of its canonical
-//! path, so the lock, the journal, the backups and `last.json` of a venv are found again by a
-//! later run (and by another release of venvfix: the hash is FNV-1a 64, not `DefaultHasher`).
+//! path, so the lock, the journal, the backups (with their records) and the venv's identity
+//! (`venv.json`: how a moved venv's history is found) are found again by a later run (and by another release of venvfix: the hash is FNV-1a 64, not `DefaultHasher`).
 //! Nothing here writes inside a venv; computing a path never creates anything (`check` calls
 //! [`VenvState::locate`] and must stay read-only).
 
@@ -100,6 +100,7 @@ impl VenvState {
         self.dir.join("journal.json")
     }
 
+    /// `last.json` of an older venvfix (see [`super::journal::LastRepair`]).
     pub fn last_path(&self) -> PathBuf {
         self.dir.join("last.json")
     }
