@@ -995,3 +995,111 @@ fn a_package_installed_after_planning_makes_the_recreate_stale() {
     }
     assert_same_tree(&before, &snapshot(&b.venv));
 }
+
+/// A tmpfs mounted for one test, unmounted (lazily, so a failed test cannot leave it busy)
+/// when dropped: declare it after the `TestEnv`, so it goes first.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={size}"))
+            .arg("tmpfs")
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test mounts a tmpfs and must run as root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A venv with `tinyjson` on the tmpfs `mnt`, its base Python (on the disk) removed.
+fn venv_on(env: &TestEnv, mnt: &Path, py: &Python) -> PathBuf {
+    let base = env.copy_prefix(py, "fsbase");
+    let venv = mnt.join("venv");
+    make_venv(&base.prefix.join("bin/python3"), &venv, &[]);
+    install(&venv, &["tinyjson==1.0.0"]);
+    fs::remove_dir_all(&base.prefix).unwrap();
+    venv
+}
+
+/// Issue 11.5: a venv on another filesystem than the state dir is recreated: the original is
+/// kept by a rename on its own filesystem (beside it, recorded in the backup's manifest), the
+/// output says where, and `undo` puts it back exactly.
+#[test]
+fn a_venv_on_another_filesystem_is_recreated_and_undone() {
+    let env = TestEnv::new();
+    let mnt = env.path("mnt");
+    let _tmpfs = Tmpfs::mount(&mnt, "256m");
+    let py = python3();
+    env.add_python(&py);
+    let venv = venv_on(&env, &mnt, &py);
+    let before = snapshot(&venv);
+    let out = repair(&env, &venv, true)
+        .args(["--yes", "--strategy", "recreate", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let kept = format!(
+        "the original venv is kept on its own filesystem, in `{}/.venv.venvfix-original-",
+        mnt.display()
+    );
+    assert!(stderr.contains(&kept), "{stderr}");
+    let aside: Vec<PathBuf> = fs::read_dir(&mnt)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap() != "venv")
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_same_tree(&before, &snapshot(&aside[0].join("venv")));
+    run_python(&venv, "import tinyjson");
+    env.venvfix().arg("undo").arg(&venv).assert().code(0);
+    assert_same_tree(&before, &snapshot(&venv));
+    assert!(!aside[0].exists(), "the emptied dir beside the venv stays");
+}
+
+/// Finding 10.7: a recreate with pip on a full disk says the disk is full, and where; the
+/// venv is put back as it was.
+#[test]
+fn a_full_disk_is_named_with_its_mount_point() {
+    let env = TestEnv::new();
+    let mnt = env.path("small");
+    let _tmpfs = Tmpfs::mount(&mnt, "3m");
+    let py = python3();
+    env.add_python(&py);
+    let venv = venv_on(&env, &mnt, &py);
+    let before = snapshot(&venv);
+    let out = repair(&env, &venv, false)
+        .args(["--yes", "--strategy", "recreate", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the disk is full: no space left on the filesystem mounted at `{}`",
+            mnt.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rolled back"), "{stderr}");
+    assert_same_tree(&before, &snapshot(&venv));
+}

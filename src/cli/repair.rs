@@ -897,6 +897,13 @@ fn apply_plan(
                 for note in &applied.verification.notes {
                     printer.detail(&format!("verification: {note}"));
                 }
+                if let Some(original) = &applied.original {
+                    printer.status(&format!(
+                        "the original venv is kept on its own filesystem, in `{}` (`venvfix \
+                         undo` puts it back)",
+                        original.display()
+                    ));
+                }
             });
             Repaired {
                 backup: applied.backup,

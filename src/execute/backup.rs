@@ -60,6 +60,11 @@ pub struct Manifest {
     /// The whole venv was moved to `venv/` in the backup (recreate).
     pub whole_venv: bool,
     pub entries: Vec<Entry>,
+    /// Where a whole venv is kept when that is not `venv/` in the backup: a venv on another
+    /// filesystem than the state dir is moved aside on its own filesystem (a rename, never a
+    /// copy), into a hidden dir beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved: Option<PathBuf>,
 }
 
 /// A backup on disk.
@@ -182,6 +187,7 @@ impl Backup {
             reason: reason.to_string(),
             whole_venv: false,
             entries,
+            saved: None,
         };
         // The manifest is written last: a backup without one was never complete.
         write_json(&dir.join(MANIFEST), &manifest)?;
@@ -197,18 +203,37 @@ impl Backup {
                 .map(|m| m.dev())
                 .map_err(|e| ExecError::io(p, "inspect", e))
         };
-        if dev_of(venv)? != dev_of(backups)? {
-            return Err(ExecError::Refused {
+        let venv_dev = dev_of(venv)?;
+        // The original is kept by one rename, so it must stay on its own filesystem: beside
+        // the venv when the state dir is elsewhere (`/data`, `/mnt`, a separate `/home`).
+        let saved = if venv_dev != dev_of(backups)? {
+            let parent = venv.parent().ok_or_else(|| ExecError::Refused {
                 path: venv.to_path_buf(),
                 op: "move the venv aside for a recreate".into(),
-                why: format!(
-                    "the state directory `{}` is on another filesystem, and the original venv \
-                     is kept by renaming it there; set VENVFIX_STATE_DIR to a directory on the \
-                     venv's filesystem",
-                    backups.display()
-                ),
-            });
-        }
+                why: "it has no parent directory".into(),
+            })?;
+            if dev_of(parent)? != venv_dev {
+                return Err(ExecError::Refused {
+                    path: venv.to_path_buf(),
+                    op: "move the venv aside for a recreate".into(),
+                    why: "it is a mount point: the original cannot be kept by a rename on its \
+                          own filesystem; recreate it by hand, or mount the filesystem one \
+                          level up"
+                        .into(),
+                });
+            }
+            let name = venv
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "venv".into());
+            let aside = unique_dir(
+                parent,
+                &format!(".{name}.venvfix-original-{}", compact_now()),
+            )?;
+            Some(aside.join(WHOLE))
+        } else {
+            None
+        };
         let dir = unique_dir(backups, &compact_now())?;
         let manifest = Manifest {
             format: 1,
@@ -217,6 +242,7 @@ impl Backup {
             reason: reason.to_string(),
             whole_venv: true,
             entries: Vec::new(),
+            saved,
         };
         write_json(&dir.join(MANIFEST), &manifest)?;
         Ok(Backup { dir, manifest })
@@ -227,7 +253,7 @@ impl Backup {
     /// it and nothing else.
     pub fn move_venv_in(&self, create_empty: bool) -> Result<(), ExecError> {
         let venv = &self.manifest.venv;
-        let saved = self.dir.join(WHOLE);
+        let saved = self.saved_venv();
         fs::rename(venv, &saved)
             .map_err(|e| ExecError::io(venv, "move the venv aside into the backup", e))?;
         sync_dir(&self.dir);
@@ -247,7 +273,10 @@ impl Backup {
 
     /// Where a whole-venv backup keeps the original venv (after [`Backup::move_venv_in`]).
     pub fn saved_venv(&self) -> PathBuf {
-        self.dir.join(WHOLE)
+        self.manifest
+            .saved
+            .clone()
+            .unwrap_or_else(|| self.dir.join(WHOLE))
     }
 
     /// Read a backup from its dir.
@@ -395,7 +424,7 @@ impl Backup {
     /// Put a whole venv back: remove the directory venvfix created in its place (checked by
     /// identity, never through a link), then rename the original back.
     fn restore_whole(&self, venv: &Path) -> Result<Vec<Restored>, ExecError> {
-        let saved = self.dir.join(WHOLE);
+        let saved = self.saved_venv();
         let restored = vec![Restored {
             path: PathBuf::from("."),
             kind: EntryKind::Tree,
@@ -441,6 +470,12 @@ impl Backup {
         }
         fs::rename(&saved, venv)
             .map_err(|e| ExecError::io(venv, "rename the original venv back", e))?;
+        // The hidden dir beside the venv that held it is empty now.
+        if self.manifest.saved.is_some()
+            && let Some(aside) = saved.parent()
+        {
+            let _ = fs::remove_dir(aside);
+        }
         if let Some(parent) = venv.parent() {
             sync_dir(parent);
         }

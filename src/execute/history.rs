@@ -233,7 +233,13 @@ impl Step {
 
     /// Whether the backup holds a whole venv tree (the original of a recreate).
     pub fn holds_tree(&self) -> bool {
-        fs::symlink_metadata(self.dir.join("venv")).is_ok_and(|m| m.is_dir())
+        // A venv on another filesystem than the state dir keeps its original beside itself.
+        let saved = self
+            .manifest
+            .as_ref()
+            .and_then(|m| m.saved.clone())
+            .unwrap_or_else(|| self.dir.join("venv"));
+        fs::symlink_metadata(saved).is_ok_and(|m| m.is_dir())
     }
 }
 
@@ -681,6 +687,17 @@ pub fn discard(dir: &Path) -> Result<(), ExecError> {
     let Some(name) = dir.file_name() else {
         return Ok(());
     };
+    // The original of a recreate on another filesystem is kept beside the venv, not here.
+    let aside = super::backup::Backup::open(dir)
+        .ok()
+        .and_then(|b| b.manifest.saved)
+        .and_then(|saved| saved.parent().map(Path::to_path_buf));
+    if let Some(aside) = aside
+        && fs::symlink_metadata(&aside).is_ok_and(|m| m.is_dir())
+    {
+        fs::remove_dir_all(&aside)
+            .map_err(|e| ExecError::io(&aside, "remove the kept original venv", e))?;
+    }
     let mut hidden = std::ffi::OsString::from(".removing-");
     hidden.push(name);
     let trash = dir.with_file_name(hidden);

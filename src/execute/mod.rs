@@ -256,6 +256,9 @@ pub struct Applied {
     pub backup_size: u64,
     /// Whether the backup is the whole original venv (a recreate), not a few entries.
     pub whole_venv: bool,
+    /// Where a recreated venv's original is kept when that is not in the backup dir (a venv
+    /// on another filesystem than the state dir keeps it beside itself).
+    pub original: Option<PathBuf>,
     pub verification: Verification,
 }
 
@@ -556,8 +559,15 @@ pub fn apply_with(
     Journal::remove(&journal_path)?;
     Ok(Applied {
         venv,
-        backup_size: history::disk_usage(&backup.dir),
+        backup_size: history::disk_usage(&backup.dir)
+            + backup
+                .manifest
+                .saved
+                .as_deref()
+                .map(history::disk_usage)
+                .unwrap_or(0),
         whole_venv: backup.manifest.whole_venv,
+        original: backup.manifest.saved.clone(),
         backup: backup.dir,
         verification,
     })

@@ -298,10 +298,8 @@ fn build_logged(
     let mut command = match &create {
         Creation::Venv => {
             let mut c = installer_command(&spec.python);
-            c.args(isolated).args(["-m", "venv"]);
-            if !needs_pip {
-                c.arg("--without-pip");
-            }
+            // pip comes in its own step below: `venv` would hide ensurepip's output.
+            c.args(isolated).args(["-m", "venv", "--without-pip"]);
             if spec.copies {
                 c.arg("--copies");
             }
@@ -379,6 +377,22 @@ fn build_logged(
     })?;
 
     let new_python = root.join("bin/python");
+    if needs_pip && create == Creation::Venv {
+        let mut ensurepip = installer_command(&new_python);
+        ensurepip
+            .args(isolated)
+            .args(["-m", "ensurepip", "--upgrade", "--default-pip"]);
+        out.step("installing pip with `ensurepip`");
+        run_step(&mut ensurepip, out, |command, status, tail, log| {
+            BuildError::Create {
+                command,
+                status,
+                hint: None,
+                tail,
+                log,
+            }
+        })?;
+    }
     if !lines.is_empty() {
         let scratch = tempfile::Builder::new()
             .prefix("venvfix-recreate-")
@@ -533,12 +547,15 @@ fn as_disk_full(error: BuildError, root: &Path, log: &Path) -> BuildError {
         }
         _ => false,
     };
-    if !full {
-        return error;
-    }
     let free = nix::sys::statvfs::statvfs(root)
         .ok()
         .map(|s| s.blocks_available() * s.fragment_size());
+    // A child that hid its error (or a filesystem still full after it): nearly no room left.
+    let nearly_full =
+        free.is_some_and(|f| f < 256 * 1024) && !matches!(error, BuildError::Unavailable { .. });
+    if !full && !nearly_full {
+        return error;
+    }
     BuildError::DiskFull {
         path: root.to_path_buf(),
         mount: mount_point(root),
