@@ -10,8 +10,16 @@
 #   pip in the venv, where verification also runs `bin/pip --version` (the cost of that run is
 #   printed separately: it is pip's import time, not venvfix's).
 #
+# recreate: `venvfix repair --yes --strategy recreate --offline` of a uv venv holding 6 pinned
+#   requirements (uv installing from a local wheelhouse; the installer's dry-run resolution of
+#   the candidate Python included), against `uv venv` followed by `uv pip install -r` of the
+#   same requirements, side by side in the same run. Each sample starts from a freshly built,
+#   freshly broken venv (its interpreter link made to lead nowhere; not timed); both sides share
+#   one warm uv cache and never touch the network. Goal: at most 1.3x. The first time, uv is
+#   installed with pip into a scratch venv under target/bench-tools (needs PyPI once).
+#
 # How:  scripts/bench-repair.sh            (from the repository root; builds --release)
-#       SCRIPTS=200 RUNS=7 BENCH_DIR=/path scripts/bench-repair.sh
+#       SCRIPTS=200 RUNS=7 BENCH_DIR=/path SECTIONS="relocate recreate" scripts/bench-repair.sh
 # Files live in $BENCH_DIR (default ${TMPDIR:-/tmp}/venvfix-bench-repair), removed at the end.
 set -euo pipefail
 
@@ -19,6 +27,7 @@ cd "$(dirname "$0")/.."
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/venvfix-bench-repair}
 SCRIPTS=${SCRIPTS:-200}
 RUNS=${RUNS:-7}
+SECTIONS=${SECTIONS:-relocate recreate}
 
 cargo build --release --quiet --bin venvfix
 VENVFIX=$PWD/target/release/venvfix
@@ -78,7 +87,88 @@ relocate_bench() {
     fi
 }
 
-echo "relocate: a moved venv with $SCRIPTS console scripts, median of $RUNS (goal: under 100 ms without pip)"
-printf '%-34s %10s %8s %7s\n' case "median ms" "min ms" files
-relocate_bench "relocate, $SCRIPTS scripts" 0
-relocate_bench "relocate, $SCRIPTS scripts + pip" 1
+# recreate_bench: venvfix's recreate of a 6-pin uv venv next to `uv venv` + `uv pip install -r`.
+recreate_bench() {
+    local dir=$BENCH_DIR/recreate tools=$PWD/target/bench-tools
+    mkdir -p "$dir/wheels" "$tools"
+    if [ ! -x "$tools/venv/bin/uv" ]; then
+        echo "installing uv into $tools/venv..." >&2
+        python3 -m venv "$tools/venv"
+        "$tools/venv/bin/python" -m pip install --quiet --disable-pip-version-check uv
+    fi
+    local uv=$tools/venv/bin/uv
+    export UV_CACHE_DIR=$tools/uv-cache UV_PYTHON_DOWNLOADS=never UV_NO_CONFIG=1
+    export VENVFIX_UV=$uv VENVFIX_VIRTUALENV=none
+    # Six tiny pure wheels (bench_pkg_1..6, version 1.0) and their pins.
+    "$PYTHON" -I - "$dir/wheels" <<'PY'
+import base64, hashlib, os, sys, zipfile
+dest = sys.argv[1]
+def h(data):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+for n in range(1, 7):
+    name, info = f"bench_pkg_{n}", f"bench_pkg_{n}-1.0.dist-info"
+    files = {
+        f"{name}/__init__.py": f"VALUE = {n}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: bench-pkg-{n}\nVersion: 1.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{p},{h(t.encode())},{len(t.encode())}\n" for p, t in files.items())
+    files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
+    with zipfile.ZipFile(os.path.join(dest, f"{name}-1.0-py3-none-any.whl"), "w") as z:
+        for p, t in files.items():
+            z.writestr(zipfile.ZipInfo(p, date_time=(2020, 1, 1, 0, 0, 0)), t)
+PY
+    local reqs=$dir/requirements.txt venv=$dir/venv
+    for n in 1 2 3 4 5 6; do echo "bench-pkg-$n==1.0"; done >"$reqs"
+    bare() {
+        rm -rf "$venv"
+        "$uv" venv -q --python "$PYTHON" "$venv" &&
+            "$uv" pip install -q --python "$venv/bin/python" --offline \
+                --find-links "$dir/wheels" -r "$reqs"
+    }
+    broken() {
+        bare && ln -sfn /nonexistent/bin/python3 "$venv/bin/python"
+    }
+    ours() {
+        "$VENVFIX" -q repair --yes --strategy recreate --python "$PYTHON" --offline \
+            --find-links "$dir/wheels" "$venv"
+    }
+    # usec CMD: microseconds one run of CMD takes; a failure stops the benchmark.
+    usec() {
+        local t0 t1
+        t0=$(date +%s%N)
+        "$@" >"$dir/last.log" 2>&1 || {
+            echo "FAILED: $*" >&2
+            cat "$dir/last.log" >&2
+            exit 1
+        }
+        t1=$(date +%s%N)
+        echo $(((t1 - t0) / 1000))
+    }
+    # Warm uv's cache and venvfix's interpreter cache, untimed.
+    broken && ours >/dev/null 2>&1
+    local b=() o=() run
+    for ((run = 0; run < RUNS; run++)); do
+        b+=("$(usec bare)")
+        broken
+        o+=("$(usec ours)")
+    done
+    local bm om
+    bm=$(printf '%s\n' "${b[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    om=$(printf '%s\n' "${o[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    echo "recreate: 6 pinned requirements, offline, $("$uv" --version), median of $RUNS (goal: at most 1.3x)"
+    awk -v b="$bm" -v o="$om" 'BEGIN {
+        printf "  %-38s %8.1f ms\n", "uv venv + uv pip install -r", b / 1000
+        printf "  %-38s %8.1f ms\n", "venvfix repair --strategy recreate", o / 1000
+        printf "  %-38s %8.2fx\n", "ratio", o / b }'
+}
+
+if [[ " $SECTIONS " == *" relocate "* ]]; then
+    echo "relocate: a moved venv with $SCRIPTS console scripts, median of $RUNS (goal: under 100 ms without pip)"
+    printf '%-34s %10s %8s %7s\n' case "median ms" "min ms" files
+    relocate_bench "relocate, $SCRIPTS scripts" 0
+    relocate_bench "relocate, $SCRIPTS scripts + pip" 1
+fi
+if [[ " $SECTIONS " == *" recreate "* ]]; then
+    recreate_bench
+fi

@@ -1103,3 +1103,69 @@ fn a_full_disk_is_named_with_its_mount_point() {
     assert!(stderr.contains("rolled back"), "{stderr}");
     assert_same_tree(&before, &snapshot(&venv));
 }
+
+/// Issue 11, the pipx story (11.1 and 11.8): a pipx app's venv recreated keeps
+/// `pipx_shared.pth` (so `pipx runpip` still finds pip), its app still runs, and pipx's own
+/// record names the new Python.
+#[test]
+fn a_pipx_app_recreated_keeps_runpip_and_its_record() {
+    let env = TestEnv::new();
+    let py = python3();
+    let old = env.copy_prefix(&py, "sys/old");
+    let new = env.copy_prefix(&py, "sys/new");
+    env.add_python(&new);
+    let pipx_home = env.path("pipx");
+    let pipx = || {
+        let mut cmd = std::process::Command::new(apps().pipx);
+        cmd.env("PIPX_HOME", &pipx_home)
+            .env("PIPX_SHARED_LIBS", apps().pipx_shared)
+            .env("PIPX_BIN_DIR", env.path("pipx-bin"))
+            .env("PIPX_MAN_DIR", env.path("pipx-man"))
+            .env("PATH", format!("{}:/usr/bin:/bin", new.bin_dir().display()))
+            .env_remove("VIRTUAL_ENV");
+        cmd
+    };
+    run_ok(
+        pipx()
+            .args(["install", "--python"])
+            .arg(&old.exe)
+            .arg(format!(
+                "--pip-args=--find-links {}",
+                wheelhouse().display()
+            ))
+            .arg("venvfix-demo"),
+    );
+    let venv = pipx_home.join("venvs/venvfix-demo");
+    fs::remove_dir_all(&old.prefix).unwrap();
+    let out = repair(&env, &venv, true)
+        .args(["--yes", "--strategy", "recreate", "--python"])
+        .arg(&new.exe)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "carried over: lib/python{}/site-packages/pipx_shared.pth",
+            py.minor
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("pipx record `pipx_metadata.json`"),
+        "{stdout}"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&fs::read(venv.join("pipx_metadata.json")).unwrap()).unwrap();
+    assert_eq!(
+        meta["source_interpreter"]["__Path__"],
+        new.exe.to_str().unwrap()
+    );
+    let runpip = run_ok(pipx().args(["runpip", "venvfix-demo", "--version"]));
+    assert!(runpip.starts_with("pip "), "{runpip}");
+    let app = run_ok(&mut std::process::Command::new(
+        env.path("pipx-bin/venvfix-demo"),
+    ));
+    assert!(app.contains("venvfix-demo 2.3.1"), "{app}");
+}

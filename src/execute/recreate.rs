@@ -102,6 +102,8 @@ pub enum BuildError {
         pins.join("; ")
     )]
     Unavailable { python: String, pins: Vec<String> },
+    #[error("{0}")]
+    Record(String),
     #[error(
         "the reinstalled distributions are not consistent (`{command}` failed){}",
         render_tail(tail, log)
@@ -444,12 +446,11 @@ fn build_logged(
             }
         })?;
     }
+    // uv resolves the whole set before it installs anything, so what it installed is
+    // consistent by construction; pip's check still runs after pip (older pips did not
+    // resolve, and a seed reinstalled over the creator's may leave a conflict).
     let check = match &installer {
-        Installer::Uv { uv } => {
-            let mut c = installer_command(uv);
-            c.args(["pip", "check", "--python"]).arg(&new_python);
-            Some((c, "uv pip check"))
-        }
+        Installer::Uv { .. } => None,
         Installer::Pip if needs_pip => {
             let mut c = installer_command(&new_python);
             c.args(isolated).args(["-m", "pip", "check"]);
@@ -493,6 +494,18 @@ fn build_logged(
             }
             _ => copy_no_follow(&from, &to)?,
         }
+    }
+    // Tools' own records (pipx, uv tool, tox), carried over above, now name the new Python.
+    for edit in &spec.records {
+        out.step(&format!(
+            "updating {}'s record `{}`",
+            edit.tool,
+            edit.path.display()
+        ));
+        let rewrite =
+            crate::records::rewrite(root, edit).map_err(|e| BuildError::Record(e.to_string()))?;
+        super::state::write_atomic(&rewrite.path, rewrite.contents.as_bytes(), rewrite.mode)
+            .map_err(|e| BuildError::Record(e.to_string()))?;
     }
     // Activators the new creator does not make (virtualenv's `activate.nu` after a
     // `python -m venv`): the old ones name this same path, so they still work.

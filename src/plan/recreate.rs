@@ -25,6 +25,7 @@ use serde::{Serialize, Serializer};
 
 use crate::dists::{self, DistsError, FreezeOptions, Record};
 use crate::inventory::Installation;
+use crate::records::{self, NewBase, RecordEdit};
 use crate::safe_read::{self, Follow, limit};
 use crate::venv::{Creator, Venv, is_interpreter_name};
 use crate::version::PythonVersion;
@@ -256,6 +257,9 @@ pub struct RecreateSpec {
     pub warnings: Vec<String>,
     /// Every way the new venv will differ from the old one, one short line each.
     pub differences: Vec<String>,
+    /// Tools' own records of the venv (pipx, uv tool, tox) to update in the new venv once they
+    /// are carried over, so they name the new Python ([`crate::records`]).
+    pub records: Vec<RecordEdit>,
     /// What the spec was read from, to refuse it once the venv changed ([`Self::stale`]);
     /// `None` for a spec made by hand (nothing to compare).
     pub read: Option<Fingerprint>,
@@ -475,6 +479,25 @@ pub fn recreate_spec(
         });
     }
     spec.activators = activators(&venv.root);
+    let found_records = records::edits(
+        &venv.root,
+        &NewBase::new(&python.path, &python.path, version),
+    );
+    for edit in &found_records.edits {
+        for change in &edit.changes {
+            spec.differences.push(format!(
+                "{} record `{}`: {} {} -> {}",
+                edit.tool,
+                edit.path.display(),
+                change.key,
+                change.from,
+                change.to
+            ));
+        }
+    }
+    spec.warnings
+        .extend(found_records.notes.iter().map(|n| n.message.clone()));
+    spec.records = found_records.edits;
     let lib_name = lib_dir_name(venv, &version);
     spec.carry_over = carry_over(venv, &found.scripts, &lib_name);
     spec.read = Some(Fingerprint {
