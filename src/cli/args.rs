@@ -221,6 +221,9 @@ pub struct UndoArgs {
     /// backup of a venv that was moved to another filesystem.
     #[arg(long, value_name = "BACKUP")]
     pub from: Option<PathBuf>,
+    /// Print what was undone as JSON on stdout (one entry per venv, and a summary).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,8 @@ use venvfix::execute::state::canonical_venv;
 use venvfix::execute::{self, ExecError, ExecOptions, UndoRequest};
 use venvfix::scan::ScanOptions;
 
+use serde::Serialize;
+
 use super::args::UndoArgs;
 use super::backups::print_history;
 use super::printer::Printer;
@@ -30,7 +32,71 @@ enum Target {
     Dir(PathBuf),
 }
 
+/// `undo --json` (the printer puts `"schema": 1` first).
+#[derive(Debug, Default, Serialize)]
+struct UndoDocument {
+    /// `--json`: stdout carries only the document.
+    #[serde(skip)]
+    json: bool,
+    venvs: Vec<UndoEntry>,
+    summary: UndoSummary,
+}
+
+/// One venv in `undo --json`.
+#[derive(Debug, Serialize)]
+struct UndoEntry {
+    path: String,
+    /// `undone`, `recovered` (an interrupted run was rolled back), `nothing-to-undo`,
+    /// `refused` or `failed`.
+    outcome: &'static str,
+    backup: Option<String>,
+    /// The step that was undone, as `venvfix backups` records it.
+    step: Option<venvfix::execute::history::Record>,
+    restored: Vec<venvfix::execute::Restored>,
+    safety_backup: Option<String>,
+    freed: u64,
+    error: Option<UndoError>,
+}
+
+#[derive(Debug, Serialize)]
+struct UndoError {
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct UndoSummary {
+    undone: usize,
+    nothing: usize,
+    refused: usize,
+    failed: usize,
+}
+
+impl UndoDocument {
+    fn push(&mut self, entry: UndoEntry) {
+        match entry.outcome {
+            "undone" | "recovered" => self.summary.undone += 1,
+            "nothing-to-undo" => self.summary.nothing += 1,
+            "refused" => self.summary.refused += 1,
+            _ => self.summary.failed += 1,
+        }
+        self.venvs.push(entry);
+    }
+}
+
 pub fn run(args: &UndoArgs, printer: &Printer) -> ExitCode {
+    let mut document = UndoDocument {
+        json: args.json,
+        ..UndoDocument::default()
+    };
+    let code = run_into(args, printer, &mut document);
+    if args.json {
+        printer.json(&document);
+    }
+    code
+}
+
+fn run_into(args: &UndoArgs, printer: &Printer, document: &mut UndoDocument) -> ExitCode {
     let options = match ExecOptions::from_env() {
         Ok(options) => options,
         Err(e) => {
@@ -77,7 +143,7 @@ pub fn run(args: &UndoArgs, printer: &Printer) -> ExitCode {
             printer.error("`--list` and `--from` do not go together", None);
             return ExitCode::Error;
         }
-        return undo_one(venv, &options, &request, printer);
+        return undo_one(venv, &options, &request, printer, document);
     }
     let mut code = ExitCode::Success;
     for target in &targets {
@@ -90,10 +156,10 @@ pub fn run(args: &UndoArgs, printer: &Printer) -> ExitCode {
                 list(&histories_under(dir, &history), printer);
                 ExitCode::Success
             }
-            (Target::Venv(venv), false) => undo_one(venv, &options, &request, printer),
-            (Target::Dir(dir), false) => {
-                undo_batch(dir, &history, &options, &request, args.yes, printer)
-            }
+            (Target::Venv(venv), false) => undo_one(venv, &options, &request, printer, document),
+            (Target::Dir(dir), false) => undo_batch(
+                dir, &history, &options, &request, args.yes, printer, document,
+            ),
         };
         code = code.worst(result);
     }
@@ -149,9 +215,12 @@ fn undo_one(
     options: &ExecOptions,
     request: &UndoRequest,
     printer: &Printer,
+    document: &mut UndoDocument,
 ) -> ExitCode {
     let shown = venv.display();
-    match execute::undo_with(venv, options, request) {
+    let result = execute::undo_with(venv, options, request);
+    document.push(entry_of(venv, &result));
+    match result {
         Ok(undone) => {
             if undone.recovered {
                 printer.status(&format!(
@@ -171,7 +240,9 @@ fn undo_one(
                 ));
             }
             for restored in &undone.restored {
-                printer.out(&format!("restored {restored}"));
+                if !document.json {
+                    printer.out(&format!("restored {restored}"));
+                }
             }
             if undone.freed > 0 {
                 printer.status(&format!(
@@ -263,6 +334,7 @@ fn undo_batch(
     request: &UndoRequest,
     yes: bool,
     printer: &Printer,
+    document: &mut UndoDocument,
 ) -> ExitCode {
     let histories = histories_under(dir, history);
     let Some((batch, members)) = last_batch(&histories) else {
@@ -292,7 +364,7 @@ fn undo_batch(
             .as_ref()
             .map(|r| r.describe())
             .unwrap_or_default();
-        printer.out(&format!("  {}: {what}", venv.display()));
+        printer.status(&format!("  {}: {what}", venv.display()));
         venvs.push(venv.clone());
     }
     if !yes {
@@ -318,7 +390,7 @@ fn undo_batch(
     let mut code = ExitCode::Success;
     let mut undone = 0usize;
     for venv in &venvs {
-        let one = undo_one(venv, options, request, printer);
+        let one = undo_one(venv, options, request, printer, document);
         if one == ExitCode::Success {
             undone += 1;
         } else {
@@ -330,4 +402,45 @@ fn undo_batch(
         if count == 1 { "" } else { "s" }
     ));
     code
+}
+
+/// The `undo --json` entry for one venv's result.
+fn entry_of(venv: &Path, result: &Result<execute::Undone, ExecError>) -> UndoEntry {
+    let shown = |p: &Path| venvfix::report::shown(p);
+    match result {
+        Ok(undone) => UndoEntry {
+            path: shown(&undone.venv),
+            outcome: if undone.recovered {
+                "recovered"
+            } else {
+                "undone"
+            },
+            backup: Some(shown(&undone.backup)),
+            step: undone.step.clone(),
+            restored: undone.restored.clone(),
+            safety_backup: undone.safety_backup.as_deref().map(shown),
+            freed: undone.freed,
+            error: None,
+        },
+        Err(e) => UndoEntry {
+            path: shown(venv),
+            outcome: match e {
+                ExecError::NothingToUndo { .. } => "nothing-to-undo",
+                ExecError::Locked { .. }
+                | ExecError::ChangedSinceRepair { .. }
+                | ExecError::Corrupt { .. }
+                | ExecError::Refused { .. } => "refused",
+                _ => "failed",
+            },
+            backup: None,
+            step: None,
+            restored: Vec::new(),
+            safety_backup: None,
+            freed: 0,
+            error: Some(UndoError {
+                code: e.code(),
+                message: e.to_string(),
+            }),
+        },
+    }
 }
