@@ -848,13 +848,20 @@ fn a_file_inside_a_venv_means_that_venv_and_other_files_are_exit_2() {
 fn a_tree_without_venvs_says_so() {
     let env = TestEnv::new();
     fs::create_dir_all(env.path("empty/src")).unwrap();
-    // As `repair empty`: a directory named for checking that holds no venv is exit 2.
+    // `check DIR` and `repair DIR` agree: a directory without venvs holds nothing broken and
+    // nothing to repair (exit 0), and they say so, with a hint.
     let out = env.venvfix().args(["check", "empty"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no venv found in `empty`"), "{stderr}");
+    assert!(stderr.contains("hint: give the venv directory"), "{stderr}");
     let out = env.venvfix().args(["repair", "empty"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("nothing to repair: no venv found in `empty`"),
+        "{stderr}"
+    );
 }
 
 /// The problems of the venv at `path` whose `entry` is `entry`.

@@ -585,3 +585,51 @@ fn a_failed_recreate_leaves_no_backup() {
     let report = assert_backups_match_disk(&env);
     assert_eq!(report["summary"]["backups"], 0);
 }
+
+#[test]
+fn undo_json_reports_each_venv_with_schema_and_summary() {
+    let env = TestEnv::new();
+    let venv = venv_on_removed_base(&env, "v", "old");
+    new_base(&env, "new");
+    repair_yes(&env, &venv);
+    let before_undo = snapshot(&venv);
+
+    let out = env
+        .venvfix()
+        .args(["undo", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = json_of(&out);
+    assert_eq!(doc["schema"], 1);
+    let entry = &doc["venvs"][0];
+    assert_eq!(entry["path"], venv.to_str().unwrap());
+    assert_eq!(entry["outcome"], "undone");
+    assert_eq!(entry["step"]["strategy"], "relink");
+    assert!(
+        entry["backup"]
+            .as_str()
+            .is_some_and(|b| Path::new(b).is_dir())
+    );
+    assert!(!entry["restored"].as_array().unwrap().is_empty());
+    assert_eq!(doc["summary"]["undone"], 1);
+    assert_ne!(
+        snapshot(&venv),
+        before_undo,
+        "the undo changed the venv back"
+    );
+
+    // Nothing left: the entry says so with a stable code, and stdout is still one document.
+    let out = env
+        .venvfix()
+        .args(["undo", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc = json_of(&out);
+    assert_eq!(doc["venvs"][0]["outcome"], "nothing-to-undo");
+    assert_eq!(doc["venvs"][0]["error"]["code"], "nothing-to-undo");
+    assert_eq!(doc["summary"]["nothing"], 1);
+}

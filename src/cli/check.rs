@@ -98,20 +98,14 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
                 count(dirs as usize, "directory", "directories")
             )
         };
-        if args.paths.is_empty() {
-            if !args.json {
-                printer.status(&said);
+        // A directory searched that holds no venv is a verdict (nothing here is broken), not
+        // an error: a first run on a machine without venvs must end well (exit 0), as
+        // `repair DIR` does.
+        if !args.json {
+            printer.status(&said);
+            if !args.paths.is_empty() {
+                printer.hint("give the venv directory itself, or a directory that contains venvs");
             }
-        } else {
-            // As `repair DIR`: a directory named for checking that holds no venv is a mistake
-            // to point out, not a clean bill of health.
-            if !args.json {
-                printer.error(
-                    &said,
-                    Some("give the venv directory itself, or a directory that contains venvs"),
-                );
-            }
-            code = code.worst(ExitCode::Error);
         }
     }
     let (_, _, broken) = outcome.summary();
@@ -242,6 +236,18 @@ pub fn resolve_paths(
     paths
 }
 
+/// The tools `homes` belong to, each once, in order (`pipx --global (...)` is `pipx --global`).
+fn tools_of(homes: &[KnownHome]) -> Vec<&str> {
+    let mut tools: Vec<&str> = Vec::new();
+    for home in homes {
+        let tool = home.source.split(" (").next().unwrap_or(&home.source);
+        if !tools.contains(&tool) {
+            tools.push(tool);
+        }
+    }
+    tools
+}
+
 /// Which homes `--known` searches, and where they come from: a count and the tools by default,
 /// each home with `-v`; when none exists, the places looked for.
 fn say_known_homes(known: &KnownHomes, printer: &Printer) {
@@ -254,18 +260,14 @@ fn say_known_homes(known: &KnownHomes, printer: &Printer) {
     };
     if known.found.is_empty() {
         printer.status(&format!(
-            "--known: none of the well-known homes of venvs exists here (looked for {})",
-            listed(&known.absent)
+            "--known: none of the well-known homes of venvs exists here ({}; -v lists the {} looked for)",
+            tools_of(&known.absent).join(", "),
+            count(known.absent.len(), "place", "places")
         ));
+        printer.detail(&format!("looked for {}", listed(&known.absent)));
         return;
     }
-    let mut tools: Vec<&str> = Vec::new();
-    for home in &known.found {
-        let tool = home.source.split(" (").next().unwrap_or(&home.source);
-        if !tools.contains(&tool) {
-            tools.push(tool);
-        }
-    }
+    let tools = tools_of(&known.found);
     let noun = if known.found.len() == 1 {
         "home"
     } else {

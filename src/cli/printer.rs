@@ -8,7 +8,9 @@
 //! named with a newline or an escape sequence cannot forge a line, set the terminal's title or
 //! clear the screen, whatever the command module formatted into it. The only escape sequences
 //! that pass are the colour codes [`Printer::paint`] itself writes, and only when colour is on
-//! for that stream. JSON is not text: it carries names exactly.
+//! for that stream. JSON is not text: it carries names exactly. A warning or error whose message
+//! spans lines is printed as one message: every line after the first indented, so none can
+//! pass for a line of its own.
 
 use std::io::{IsTerminal, Write};
 
@@ -142,20 +144,24 @@ impl Printer {
 
     /// A warning on stderr, always shown.
     pub fn warn(&self, message: &str) {
-        self.err_line(&format!(
-            "{}: {message}",
-            self.paint_err(Style::Yellow, "warning")
-        ));
+        self.diagnostic(&self.paint_err(Style::Yellow, "warning"), message);
     }
 
     /// An error on stderr with an optional hint, always shown.
     pub fn error(&self, message: &str, hint: Option<&str>) {
-        self.err_line(&format!(
-            "{}: {message}",
-            self.paint_err(Style::Red, "error")
-        ));
+        self.diagnostic(&self.paint_err(Style::Red, "error"), message);
         if let Some(hint) = hint {
             self.hint(hint);
+        }
+    }
+
+    /// `label: message` on stderr. A library message may span lines (an installer's output,
+    /// its own `hint:`): each line after the first is escaped and indented by two spaces, so it
+    /// reads as part of this message and can never pass for a line of its own, whatever a
+    /// name inside it holds.
+    fn diagnostic(&self, label: &str, message: &str) {
+        for line in diagnostic_lines(label, message) {
+            self.err_line(&line);
         }
     }
 
@@ -165,6 +171,21 @@ impl Printer {
             self.err_line(&format!("{}: {hint}", self.paint_err(Style::Cyan, "hint")));
         }
     }
+}
+
+/// The lines of `label: message`: the first after the label, each further one indented.
+fn diagnostic_lines(label: &str, message: &str) -> Vec<String> {
+    message
+        .split('\n')
+        .enumerate()
+        .map(|(i, line)| {
+            if i == 0 {
+                format!("{label}: {line}")
+            } else {
+                format!("  {line}")
+            }
+        })
+        .collect()
 }
 
 /// `1 venv`, `3 venvs`, `0 venvs`: a count with its noun agreeing.
@@ -226,6 +247,21 @@ mod tests {
         assert_eq!(
             escape_line("\x1b[1;31mred\x1b[0m", false),
             "\\033[1;31mred\\033[0m"
+        );
+    }
+
+    #[test]
+    fn a_message_over_several_lines_stays_one_message() {
+        assert_eq!(
+            diagnostic_lines("error", "pip failed\nhint: try --offline"),
+            ["error: pip failed", "  hint: try --offline"]
+        );
+        // A name with a newline inside a message cannot start a line of its own.
+        let lines = diagnostic_lines("error", "cannot read `/t/a\nok /fake/venv`");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with("error: ") || l.starts_with("  "))
         );
     }
 

@@ -75,11 +75,13 @@ pub fn run(args: &RepairArgs, settings: &Settings, printer: &Printer) -> ExitCod
             return code;
         }
         let shown: Vec<String> = paths.iter().map(|p| format!("`{}`", p.display())).collect();
-        printer.error(
-            &format!("no venv found in {}", shown.join(", ")),
-            Some("give the venv directory itself, or a directory that contains venvs"),
-        );
-        return ExitCode::Error;
+        // Nothing to repair is everything asked for done (exit 0), as `check DIR` says.
+        printer.status(&format!(
+            "nothing to repair: no venv found in {}",
+            shown.join(", ")
+        ));
+        printer.hint("give the venv directory itself, or a directory that contains venvs");
+        return code;
     }
     let mut options = match ExecOptions::from_env() {
         Ok(options) => options,
