@@ -1387,8 +1387,12 @@ fn known_says_which_homes_it_searched() {
         stderr.contains("none of the well-known homes of venvs exists here"),
         "{stderr}"
     );
-    assert!(stderr.contains(".local/share/pipx/venvs"), "{stderr}");
+    // The tools by name; every place looked at with `-v`.
+    assert!(stderr.contains("pipx, hatch"), "{stderr}");
     assert!(!stderr.contains("no venv found in \n"), "{stderr}");
+    let out = known_check(&env, &home, &[]).arg("-v").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(".local/share/pipx/venvs"), "{stderr}");
 }
 
 /// `venvfix check --known` with a controlled home: nothing from the developer's own tools.
