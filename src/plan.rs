@@ -495,6 +495,18 @@ fn relocation_for(d: &Diagnosis) -> Option<Result<PlannedRelocation, String>> {
             to.display()
         )
     };
+    let pyenv_link = found.pyenv_link.as_ref().map(|(link, target)| Unresolved {
+        kind: ProblemKind::MovedVenv,
+        severity: Severity::Warning,
+        why: format!(
+            "pyenv's link `{}` still leads to `{from}`, so `pyenv activate` does not find \
+             this venv by its name; venvfix does not change files outside the venv: `ln -sfn \
+             {} {}` fixes it",
+            link.display(),
+            crate::shell::quote(target),
+            crate::shell::quote(link)
+        ),
+    });
     let cannot_rewrite = found
         .cannot_rewrite
         .iter()
@@ -507,6 +519,7 @@ fn relocation_for(d: &Diagnosis) -> Option<Result<PlannedRelocation, String>> {
                 path.display()
             ),
         })
+        .chain(pyenv_link)
         .collect();
     Some(Ok(PlannedRelocation {
         actions: found.actions,

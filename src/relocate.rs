@@ -32,6 +32,9 @@ pub struct Relocation {
     pub actions: Vec<Action>,
     /// Binary files that name the old path: never patched (relative paths).
     pub cannot_rewrite: Vec<PathBuf>,
+    /// pyenv-virtualenv's `versions/NAME` link, outside the venv, still naming the old path
+    /// (the whole pyenv root moved): the link and the target it should have.
+    pub pyenv_link: Option<(PathBuf, PathBuf)>,
 }
 
 /// Why a venv cannot be relocated.
@@ -118,6 +121,7 @@ pub fn relocation(venv: &Venv, from: &Path, to: &Path) -> Result<Relocation, Rel
             });
         }
     }
+    out.pyenv_link = pyenv_link(&venv.root, from, to);
     if let Some(command) = venv.cfg().and_then(|c| c.get("command")) {
         let new = replace_plain(command.as_bytes(), from_b, to_b);
         if let Some(new) = new {
@@ -129,6 +133,22 @@ pub fn relocation(venv: &Venv, from: &Path, to: &Path) -> Result<Relocation, Rel
         }
     }
     Ok(out)
+}
+
+/// A venv at `<root>/versions/X.Y.Z/envs/NAME` (pyenv-virtualenv) whose `<root>/versions/NAME`
+/// link still names `from`: the pyenv root itself moved. Reported, never changed (it lives
+/// outside the venv, where venvfix keeps no backup).
+fn pyenv_link(root: &Path, from: &Path, to: &Path) -> Option<(PathBuf, PathBuf)> {
+    let name = root.file_name()?;
+    let envs = root.parent()?;
+    let versions = envs.parent()?.parent()?;
+    if envs.file_name()? != "envs" || versions.file_name()? != "versions" {
+        return None;
+    }
+    let link = versions.join(name);
+    let target = std::fs::read_link(&link).ok()?;
+    (target == from || target.starts_with(from) && std::fs::metadata(&link).is_err())
+        .then(|| (link, to.to_path_buf()))
 }
 
 /// Refuse a new path that cannot be written into shell, Python and JSON text as it is.

@@ -495,3 +495,36 @@ fn editable_installs_inside_the_venv_follow_it() {
     );
     assert!(out.trim().starts_with(moved.to_str().unwrap()), "{out}");
 }
+
+#[test]
+fn a_moved_pyenv_root_is_relocated_and_its_link_is_named() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let venv = env.path("pyenv/versions/3.11.7/envs/app");
+    make_venv(&py.exe, &venv, &[]);
+    install(&venv, &["venvfix-demo"]);
+    std::os::unix::fs::symlink(&venv, env.path("pyenv/versions/app")).unwrap();
+    mv(&env.path("pyenv"), &env.path("moved/pyenv"));
+    let moved = env.path("moved/pyenv/versions/3.11.7/envs/app");
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run"])
+        .arg(&moved)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        shown.contains("pyenv's link") && shown.contains("ln -sfn"),
+        "{shown}"
+    );
+    repair(&env, &moved);
+    assert_check_ok(&env, &moved);
+    let demo = run_ok(&mut user_command(moved.join("bin/venvfix-demo")));
+    assert!(demo.contains("venvfix-demo 2.3.1"), "{demo}");
+    // The link outside the venv is the user's to change: left as it was.
+    assert_eq!(
+        fs::read_link(env.path("moved/pyenv/versions/app")).unwrap(),
+        venv
+    );
+}

@@ -20,6 +20,7 @@ pub mod history;
 pub mod journal;
 pub mod lock;
 pub mod recreate;
+mod rewrite;
 pub mod state;
 pub mod verify;
 
@@ -696,49 +697,6 @@ fn validate(plan: &Plan) -> Result<(), ExecError> {
     Ok(())
 }
 
-/// The new bytes and the mode of the file a [`Action::Rewrite`] changes. Refused for anything
-/// but a regular text file; stale when it no longer names `from`.
-fn rewritten(
-    venv: &Path,
-    path: &Path,
-    from: &Path,
-    to: &Path,
-) -> Result<(Vec<u8>, u32), ExecError> {
-    use std::os::unix::ffi::OsStrExt;
-    let full = venv.join(path);
-    let refused = |why: &str| ExecError::Refused {
-        path: full.clone(),
-        op: "rewrite".into(),
-        why: why.into(),
-    };
-    let meta = fs::symlink_metadata(&full).map_err(|e| ExecError::io(&full, "inspect", e))?;
-    if !meta.is_file() {
-        return Err(refused(
-            "it is not a regular file (venvfix does not write through links)",
-        ));
-    }
-    let bytes = crate::relocate::read_bounded(&full).ok_or_else(|| {
-        refused("it cannot be read as a regular file of a size a script can have")
-    })?;
-    if crate::scripts::is_binary(&bytes) {
-        return Err(refused(
-            "it is a binary file; venvfix never patches binaries",
-        ));
-    }
-    let kind = crate::relocate::kind_of(path);
-    let new = crate::relocate::rewrite(
-        &bytes,
-        kind,
-        from.as_os_str().as_bytes(),
-        to.as_os_str().as_bytes(),
-    )
-    .ok_or_else(|| ExecError::Stale {
-        venv: venv.to_path_buf(),
-        what: format!("`{}` no longer names `{}`", path.display(), from.display()),
-    })?;
-    Ok((new, meta.permissions().mode() & 0o7777))
-}
-
 /// Check every action against the venv as it is now: a plan made for another state is stale.
 fn preflight(venv: &Path, plan: &Plan) -> Result<(), ExecError> {
     let stale = |what: String| ExecError::Stale {
@@ -794,7 +752,7 @@ fn preflight(venv: &Path, plan: &Plan) -> Result<(), ExecError> {
                 }
             }
             Action::Rewrite { path, from, to } => {
-                rewritten(venv, path, from, to)?;
+                rewrite::rewritten(venv, path, from, to)?;
             }
             Action::Config { .. } => {}
             Action::Recreate(_) => {}
@@ -902,11 +860,8 @@ fn apply_action(venv: &Path, plan: &Plan, index: usize) -> Result<Vec<usize>, Ex
                 .map(|(i, _)| i)
                 .collect())
         }
-        Action::Rewrite { path, from, to } => {
-            let (bytes, mode) = rewritten(venv, path, from, to)?;
-            state::write_atomic(&venv.join(path), &bytes, mode)?;
-            Ok(vec![index])
-        }
+        // Every rewrite in one go, at the first one (a relocation rewrites hundreds of files).
+        Action::Rewrite { .. } => rewrite::apply_all(venv, plan),
         Action::Record(edit) => {
             let rewrite = records::rewrite(venv, edit).map_err(|e| record_error(venv, e))?;
             state::write_atomic(&rewrite.path, rewrite.contents.as_bytes(), rewrite.mode)?;
