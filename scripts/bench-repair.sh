@@ -19,8 +19,24 @@
 #   one warm uv cache and never touch the network. Goal: at most 1.3x. The first time, uv is
 #   installed with pip into a scratch venv under target/bench-tools (needs PyPI once).
 #
+# relink: one venv made by
+# `python -m venv` on a copy of a real Python at $BENCH_DIR/relink/old, with a few small
+# packages when the test wheelhouse exists (target/tmp/wheelhouse), whose base was then
+# deleted; a second copy at $BENCH_DIR/relink/new is the only Python venvfix may discover.
+# Before every timed run the venv is broken again the same way (its link and `home` point at
+# the deleted copy; not timed). Then, warm cache (1 warmup, median of $RUNS):
+#   1. venvfix repair --yes V   the release binary: detection, inventory (cached), plan, lock,
+#                               backup, journal, relink, verification by the repaired Python
+#   2. uv venv --allow-existing --python NEW V   what uv offers for the same fix (no backup,
+#                               no journal, no verification)
+#   3. venvfix check V          detection alone (scan, inventory from cache, diagnosis)
+#   4. python -I -c pass        one interpreter start, the floor of any verification
+# and prints the ratio repair/uv (goal: <= 1.5). `strace -f -c` (when installed) counts the
+# fsyncs of one repair and the time they took.
+#
 # How:  scripts/bench-repair.sh            (from the repository root; builds --release)
-#       SCRIPTS=200 RUNS=7 BENCH_DIR=/path SECTIONS="relocate recreate" scripts/bench-repair.sh
+#       SCRIPTS=200 RUNS=7 BENCH_DIR=/path SECTIONS="relocate recreate relink" scripts/bench-repair.sh
+#       UV=/path/to/uv BENCH_PYTHON=/usr/bin/python3.11 scripts/bench-repair.sh   (relink: uv on PATH or target/tmp/test-tools)
 # Files live in $BENCH_DIR (default ${TMPDIR:-/tmp}/venvfix-bench-repair), removed at the end.
 set -euo pipefail
 
@@ -28,7 +44,7 @@ cd "$(dirname "$0")/.."
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/venvfix-bench-repair}
 SCRIPTS=${SCRIPTS:-200}
 RUNS=${RUNS:-7}
-SECTIONS=${SECTIONS:-relocate recreate}
+SECTIONS=${SECTIONS:-relocate recreate relink}
 
 cargo build --release --quiet --bin venvfix
 VENVFIX=$PWD/target/release/venvfix
@@ -176,3 +192,101 @@ fi
 if [[ " $SECTIONS " == *" recreate "* ]]; then
     recreate_bench
 fi
+[[ " $SECTIONS " == *" relink "* ]] || exit 0
+
+# --- relink ------------------------------------------------------------------------------------
+UV=${UV:-$(command -v uv || echo "$PWD/target/tmp/test-tools/bin/uv")}
+WHEELHOUSE=$PWD/target/tmp/wheelhouse
+if [[ ! -x "$UV" ]]; then
+    echo "relink: skipped (no uv: set UV=/path/to/uv, or run the tests once for target/tmp/test-tools)"
+    exit 0
+fi
+(
+set -euo pipefail
+mkdir -p "$BENCH_DIR/relink"
+export VENVFIX_CACHE_DIR=$BENCH_DIR/relink/cache VENVFIX_STATE_DIR=$BENCH_DIR/relink/state
+export UV_CACHE_DIR=$BENCH_DIR/relink/uv-cache UV_PYTHON_DOWNLOADS=never UV_NO_CONFIG=1 NO_COLOR=1
+# median_ms SETUP CMD...: SETUP (not timed) before each run; one warmup, then $RUNS timed runs.
+median_ms() {
+    local setup=$1 times=() t0 t1
+    shift
+    $setup
+    "$@" >/dev/null 2>&1 || true
+    for ((i = 0; i < RUNS; i++)); do
+        $setup
+        t0=$(date +%s%N)
+        "$@" >/dev/null 2>&1 || true
+        t1=$(date +%s%N)
+        times+=("$(((t1 - t0) / 1000))")
+    done
+    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f\n", a[int((NR+1)/2)]/1000, a[1]/1000}'
+}
+row() { printf '%-44s %10s %8s\n' "$1" "$2" "$3"; }
+
+# A copy of $PYTHON's installation at $1 (binary copied, stdlib linked), as the tests'
+# `copy_prefix` makes it.
+copy_prefix() {
+    local dest=$1 minor exe prefix
+    minor=$("$PYTHON" -I -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    prefix=$("$PYTHON" -I -c 'import sys; print(sys.base_prefix)')
+    exe=python$minor
+    mkdir -p "$dest/bin" "$dest/lib"
+    cp "$PYTHON" "$dest/bin/$exe"
+    ln -s "$exe" "$dest/bin/python3"
+    ln -s "$exe" "$dest/bin/python"
+    ln -s "$prefix/lib/$exe" "$dest/lib/$exe"
+    if [[ -f "$prefix/include/$exe/patchlevel.h" ]]; then
+        mkdir -p "$dest/include/$exe"
+        cp "$prefix/include/$exe/patchlevel.h" "$dest/include/$exe/"
+    fi
+}
+
+# --- relink -------------------------------------------------------------------------------
+R=$BENCH_DIR/relink
+copy_prefix "$R/old"
+copy_prefix "$R/new"
+MINOR=$("$PYTHON" -I -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+V=$R/venv
+"$R/old/bin/python$MINOR" -m venv --without-pip "$V"
+packages="none"
+if [[ -d "$WHEELHOUSE" ]]; then
+    "$UV" pip install -q --python "$V/bin/python" --no-index --find-links "$WHEELHOUSE" \
+        tinyjson venvfix-demo "markupsafe" >/dev/null 2>&1 && packages="tinyjson, venvfix-demo, tinydep, markupsafe (compiled)"
+fi
+OLD_EXE=$R/old/bin/python$MINOR
+rm -rf "$R/old"
+export VENVFIX_PYTHON_SEARCH_PATH=$R/new/bin
+# Break the venv again: every entry and `home` as the deleted base left them.
+break_venv() {
+    ln -sfn "$OLD_EXE" "$V/bin/python$MINOR"
+    ln -sfn "python$MINOR" "$V/bin/python3"
+    ln -sfn "python$MINOR" "$V/bin/python"
+    sed -i -e "s#^home = .*#home = ${OLD_EXE%/*}#" -e "s#^executable = .*#executable = $OLD_EXE#" "$V/pyvenv.cfg"
+    rm -rf "$VENVFIX_STATE_DIR"
+}
+break_venv
+if "$VENVFIX" check "$V" >/dev/null 2>&1; then
+    echo "setup error: the venv is not broken" >&2
+    exit 1
+fi
+"$VENVFIX" repair --yes "$V" >/dev/null 2>&1 || { echo "setup error: venvfix cannot repair the venv" >&2; "$VENVFIX" repair --yes "$V"; exit 1; }
+
+echo "relink: $V (python $MINOR from $PYTHON; packages: $packages)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (wall clock)"
+printf '%-44s %10s %8s\n' tool "median ms" "min ms"
+read -r vf vf_min < <(median_ms break_venv "$VENVFIX" repair --yes "$V")
+row "venvfix repair --yes (relink, verified)" "$vf" "$vf_min"
+read -r uv uv_min < <(median_ms break_venv "$UV" venv -q --allow-existing --python "$R/new/bin/python$MINOR" "$V")
+row "uv venv --allow-existing" "$uv" "$uv_min"
+read -r ck ck_min < <(median_ms break_venv "$VENVFIX" check "$V")
+row "venvfix check (detection only)" "$ck" "$ck_min"
+read -r py py_min < <(median_ms true "$R/new/bin/python$MINOR" -I -c pass)
+row "python -I -c pass" "$py" "$py_min"
+awk -v a="$vf" -v b="$uv" 'BEGIN {printf "ratio repair/uv: %.2fx (goal <= 1.5)\n", a / b}'
+
+if command -v strace >/dev/null; then
+    break_venv
+    summary=$(strace -f -c -e trace=fsync,fdatasync,wait4,clock_nanosleep,nanosleep -o /dev/stdout "$VENVFIX" repair --yes "$V" 2>/dev/null | awk '/fsync|fdatasync|wait4|sleep/ {printf "%s %s calls, %s s; ", $NF, $4, $2}')
+    echo "syscalls of one repair (strace -f -c): ${summary:-none}"
+fi
+)

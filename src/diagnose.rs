@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::elf;
-use crate::inventory::{self, Installation, Inventory};
+use crate::inventory::{self, Installation, Inventory, stability};
 use crate::links::ChainEnd;
 use crate::safe_read::{self, Follow};
 use crate::venv::{
@@ -45,6 +45,9 @@ pub enum ProblemKind {
     UnknownInterpreter,
     /// Another venvfix is repairing the venv right now (it holds the lock).
     RepairInProgress,
+    /// The base path names a patch release or a package-manager build (a Homebrew keg, a patch
+    /// dir) although a path that survives the next upgrade reaches the same installation.
+    UnstableBase,
 }
 
 impl ProblemKind {
@@ -64,6 +67,7 @@ impl ProblemKind {
             ProblemKind::InterruptedRepair => "interrupted-repair",
             ProblemKind::RepairInProgress => "repair-in-progress",
             ProblemKind::UnknownInterpreter => "unknown-interpreter",
+            ProblemKind::UnstableBase => "unstable-base",
         }
     }
 }
@@ -256,6 +260,9 @@ pub fn diagnose(venv: Venv, inventory: &Inventory) -> Diagnosis {
             );
             d.entry = None;
         }
+    }
+    if let Some(base) = &base {
+        d.unstable_base(base);
     }
     d.orphans(&entries);
     d.links();
@@ -934,6 +941,66 @@ impl Detector<'_> {
         }
     }
 
+    /// `unstable-base`: the venv reaches its installation through a path the next routine
+    /// upgrade removes (a Homebrew keg, a patch dir), although a stable alias exists.
+    fn unstable_base(&mut self, base: &Base) {
+        let Some(installation) = &base.installation else {
+            return;
+        };
+        let stable = installation.stable_path();
+        let version = installation.version;
+        let mut used: Vec<(String, PathBuf)> = Vec::new();
+        if let Some(entry) = self.venv.base_link()
+            && let Some(target) = entry.target()
+            && target.is_absolute()
+        {
+            used.push((
+                format!("`{}` links to", self.rel(&entry.path)),
+                target.to_path_buf(),
+            ));
+        }
+        if let Some(home) = self.venv.home()
+            && let Some(name) = stable.path.file_name()
+        {
+            used.push(("pyvenv.cfg `home` is".to_string(), home.join(name)));
+        }
+        let worse: Vec<String> = used
+            .iter()
+            .filter(|(_, path)| {
+                // DESIGN.md: a patch release or a keg. An unversioned `python3` moves with the
+                // next minor, but that is `system-interpreter`'s story, not this one.
+                stability::stability(path, &version) == stability::Stability::Patch
+                    && stable.stability == stability::Stability::Minor
+                    && std::fs::canonicalize(path).is_ok_and(|c| c == installation.path)
+            })
+            .map(|(what, path)| {
+                let shown = if what.starts_with("pyvenv.cfg") {
+                    path.parent().unwrap_or(path).display().to_string()
+                } else {
+                    path.display().to_string()
+                };
+                format!("{what} `{shown}`")
+            })
+            .collect();
+        if worse.is_empty() {
+            return;
+        }
+        let why = stable
+            .why
+            .clone()
+            .unwrap_or_else(|| format!("`{}` survives it", stable.path.display()));
+        self.push(
+            ProblemKind::UnstableBase,
+            Severity::Info,
+            format!(
+                "{}, a path the next upgrade of Python {} removes; {why}",
+                worse.join(" and "),
+                version.short()
+            ),
+            Some("`venvfix repair --stabilize` moves the venv to the stable path".into()),
+        );
+    }
+
     /// Whether what a group runs fits the venv: its minor against the packages', its patch
     /// against the recorded one, and `home` against its link.
     fn versions(&mut self, group: &Group, base: &Base, copies: bool) {
@@ -1114,16 +1181,58 @@ impl Detector<'_> {
     fn home(&self, group: &Group, base: &Base) -> Option<Problem> {
         let home = self.venv.home()?;
         let Ok(home_canonical) = std::fs::canonicalize(&home) else {
+            // Python then looks for its standard library under the prefix compiled into the
+            // binary; when that is gone too (python-build-standalone's `/install`), it cannot
+            // start at all.
+            let compiled = base
+                .installation
+                .as_ref()
+                .and_then(|i| i.compiled_prefix.as_ref());
+            let stdlib_gone = |prefix: &Path| {
+                let lib = prefix
+                    .join("lib")
+                    .join(format!("python{}", base.version.short()));
+                std::fs::symlink_metadata(lib.join("os.py")).is_err()
+                    && std::fs::symlink_metadata(lib.join("os.pyc")).is_err()
+            };
+            let (severity, message) = match compiled {
+                Some(prefix) if stdlib_gone(prefix) => (
+                    Severity::Error,
+                    format!(
+                        "pyvenv.cfg `home = {}` does not exist, and the prefix compiled into \
+                         `{}` (`{}`) has no standard library either: the venv cannot start \
+                         (`No module named 'encodings'`)",
+                        home.display(),
+                        base.executable.display(),
+                        prefix.display()
+                    ),
+                ),
+                Some(prefix) => (
+                    Severity::Warning,
+                    format!(
+                        "pyvenv.cfg `home = {}` does not exist; Python falls back to the prefix \
+                         compiled into `{}` (`{}`), which works only while that installation \
+                         stays",
+                        home.display(),
+                        base.executable.display(),
+                        prefix.display()
+                    ),
+                ),
+                None => (
+                    Severity::Warning,
+                    format!(
+                        "pyvenv.cfg `home = {}` does not exist; Python falls back to the prefix \
+                         compiled into `{}`, which works only while no other Python appears there",
+                        home.display(),
+                        base.executable.display()
+                    ),
+                ),
+            };
             return Some(Problem {
                 kind: ProblemKind::StaleHome,
-                severity: Severity::Warning,
+                severity,
                 entry: Some("pyvenv.cfg".into()),
-                message: format!(
-                    "pyvenv.cfg `home = {}` does not exist; Python falls back to the prefix \
-                     compiled into `{}`, which works only while no other Python appears there",
-                    home.display(),
-                    base.executable.display()
-                ),
+                message,
                 hint: self.repair_hint(),
             });
         };
@@ -1487,15 +1596,7 @@ fn version_from_name(exe: &Path) -> Option<PythonVersion> {
 /// Who replaces a package-managed base, and when: Homebrew is not the OS's package manager,
 /// and `brew upgrade`, not an OS upgrade, swaps its kegs.
 fn managed_by(exe: &Path) -> (&'static str, &'static str) {
-    let homebrew = exe.components().any(|c| c.as_os_str() == "Cellar")
-        || [
-            "/opt/homebrew",
-            "/home/linuxbrew/.linuxbrew",
-            "/usr/local/opt",
-        ]
-        .iter()
-        .any(|p| exe.starts_with(p));
-    if homebrew {
+    if inventory::is_homebrew(exe) {
         ("Homebrew", "`brew upgrade`")
     } else {
         ("the OS package manager", "OS upgrade")
@@ -1546,5 +1647,59 @@ mod tests {
         ] {
             assert_eq!(prefix_of_lib_dir(Path::new(dir)), PathBuf::from(prefix));
         }
+    }
+
+    /// A venv whose `home` is gone, on a base whose compiled-in prefix has (or lacks) its
+    /// standard library.
+    fn stale_home_severity(compiled_has_stdlib: bool) -> Severity {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let base = root.join("base/bin/python3.12");
+        std::fs::create_dir_all(base.parent().unwrap()).unwrap();
+        std::fs::write(&base, "\x7fELF").unwrap();
+        let compiled = root.join("install");
+        if compiled_has_stdlib {
+            std::fs::create_dir_all(compiled.join("lib/python3.12")).unwrap();
+            std::fs::write(compiled.join("lib/python3.12/os.py"), "").unwrap();
+        }
+        let venv = root.join("venv");
+        std::fs::create_dir_all(venv.join("bin")).unwrap();
+        std::fs::create_dir_all(venv.join("lib/python3.12/site-packages")).unwrap();
+        symlink(&base, venv.join("bin/python")).unwrap();
+        std::fs::write(
+            venv.join("pyvenv.cfg"),
+            format!(
+                "home = {}\ninclude-system-site-packages = false\nversion = 3.12.1\n",
+                root.join("gone/bin").display()
+            ),
+        )
+        .unwrap();
+        let inventory = Inventory {
+            pythons: vec![Installation {
+                path: base.clone(),
+                aliases: Vec::new(),
+                version: PythonVersion::new(3, 12, 1),
+                implementation: "cpython".into(),
+                prefix: root.join("base"),
+                source: crate::inventory::Source::SearchPath,
+                os_managed: false,
+                compiled_prefix: Some(compiled),
+            }],
+            failures: Vec::new(),
+        };
+        let d = diagnose(Venv::inspect(&venv).unwrap(), &inventory);
+        let problem = d
+            .problems
+            .iter()
+            .find(|p| p.kind == ProblemKind::StaleHome)
+            .unwrap_or_else(|| panic!("no stale-home: {:?}", d.problems));
+        problem.severity
+    }
+
+    #[test]
+    fn a_stale_home_is_an_error_when_the_compiled_prefix_is_gone_too() {
+        assert_eq!(stale_home_severity(false), Severity::Error);
+        assert_eq!(stale_home_severity(true), Severity::Warning);
     }
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::diagnose::{ProblemKind, Severity};
-use crate::inventory::{Installation, Source};
+use crate::inventory::{Installation, Source, stability};
 use crate::records::{self, NewBase, RecordEdit};
 use crate::version::PythonVersion;
 
@@ -242,6 +242,8 @@ pub struct PlanRequest {
     pub offline: bool,
     /// The installers and creators a recreate may use ([`recreate::Tools::find`]).
     pub tools: recreate::Tools,
+    /// `--stabilize`: also move a venv with `unstable-base` to its installation's stable path.
+    pub stabilize: bool,
 }
 
 /// Why no plan could be made at all.
@@ -328,14 +330,20 @@ pub fn plan(
     // repaired offline by writing the file for the Python its entries lead to.
     let writes_config =
         matches!(venv.config, ConfigState::Missing) && venv.legacy_orig_prefix.is_none();
+    let stabilizing = request.stabilize && d.has(ProblemKind::UnstableBase);
     let mut fixable: Vec<ProblemKind> = d
         .problems
         .iter()
         .map(|p| p.kind)
-        .filter(|k| RELINK_FIXES.contains(k))
+        .filter(|k| RELINK_FIXES.contains(k) || (stabilizing && *k == ProblemKind::UnstableBase))
         .collect();
     if writes_config {
         fixable.push(ProblemKind::InvalidConfig);
+    }
+    // A healthy venv moved on purpose (`--python` naming another installation than its own).
+    let deliberate = deliberate_move(d, inventory, request);
+    if let Some(why) = &deliberate {
+        return Ok(move_plan(d, inventory, request, plan, why));
     }
     // A config that cannot be read is an error only a recreate can fix.
     let needs_recreate = !writes_config
@@ -351,7 +359,7 @@ pub fn plan(
     if relocate_only && d.status() != Status::Ok {
         return Ok(relocate_plan(d, plan, relocation));
     }
-    if d.status() == Status::Ok
+    if (d.status() == Status::Ok && !stabilizing)
         || (fixable.is_empty() && !needs_recreate && request.allowed != Allowed::Recreate)
     {
         plan.reason = if d.status() == Status::Ok {
@@ -372,6 +380,14 @@ pub fn plan(
     {
         plan.target = Some(Target::from_installation(best));
         plan.actions = relink_actions(venv, best);
+        let writes_path = plan.actions.iter().any(|a| match a {
+            Action::Symlink { to, .. } => to.is_absolute(),
+            Action::Config { key, .. } => key == "home",
+            _ => false,
+        });
+        if writes_path && let Some(why) = best.stable_path().why {
+            plan.notes.push(why);
+        }
         let records = records::edits(
             &venv.root,
             &NewBase::new(&link_target(best), &best.path, best.version),
@@ -391,7 +407,13 @@ pub fn plan(
             Strategy::Relink
         };
         plan.reason = ranked[0].1.clone();
-        if current == Some(best.path.as_path()) && plan.strategy == Strategy::UpdateConfig {
+        let upgraded_in_place = venv
+            .recorded_version()
+            .is_some_and(|r| r.patch.is_some() && r != best.version);
+        if current == Some(best.path.as_path())
+            && plan.strategy == Strategy::UpdateConfig
+            && !upgraded_in_place
+        {
             plan.reason = format!(
                 "the interpreter link already leads to Python {}; only pyvenv.cfg needs to \
                  agree with it",
@@ -568,6 +590,92 @@ fn relocate_plan(
         }
     }
     plan
+}
+
+/// Why `--python` moves a venv that needs no repair: it names an installation other than the
+/// one the venv runs on. `None` when the venv is broken (the normal planning honours `--python`)
+/// or `--python` names what it already uses.
+fn deliberate_move(d: &Diagnosis, inventory: &Inventory, request: &PlanRequest) -> Option<String> {
+    let python = request.python.as_ref()?;
+    if d.status() != Status::Ok {
+        return None;
+    }
+    let current = d.base.as_ref().map(|b| b.executable.clone());
+    let asked: Vec<&Installation> = inventory
+        .pythons
+        .iter()
+        .filter(|i| python.accepts(i))
+        .collect();
+    if asked.iter().any(|i| Some(&i.path) == current.as_ref()) {
+        return None;
+    }
+    let shown = match python {
+        PythonRequest::Path(p) => format!("`{}`", p.display()),
+        PythonRequest::Version(v) => v.to_string(),
+    };
+    Some(format!("`--python {shown}` asks to move this healthy venv"))
+}
+
+/// The plan for a deliberate move: a relink to the asked installation within the venv's minor,
+/// else a recreate (which `--strategy relink` refuses, with the reason).
+fn move_plan(
+    d: &Diagnosis,
+    inventory: &Inventory,
+    request: &PlanRequest,
+    mut plan: Plan,
+    why: &str,
+) -> Plan {
+    let venv = &d.venv;
+    let ranked = rank_candidates(d, inventory, request);
+    if request.allowed != Allowed::Recreate
+        && venv.cfg().is_some()
+        && let Some((best, _)) = ranked.first()
+    {
+        plan.target = Some(Target::from_installation(best));
+        plan.actions = relink_actions(venv, best);
+        let records = records::edits(
+            &venv.root,
+            &NewBase::new(&link_target(best), &best.path, best.version),
+        );
+        plan.actions
+            .extend(records.edits.into_iter().map(Action::Record));
+        plan.notes
+            .extend(records.notes.iter().map(|n| n.message.clone()));
+        if let Some(stable) = best.stable_path().why {
+            plan.notes.push(stable);
+        }
+        plan.strategy = Strategy::Relink;
+        plan.reason = format!(
+            "{why}: Python {} is of the venv's own minor, so a relink moves it",
+            best.version
+        );
+        plan.alternatives = ranked[1..]
+            .iter()
+            .map(|(i, why)| Alternative {
+                target: Target::from_installation(i),
+                strategy: Strategy::Relink,
+                why: why.clone(),
+            })
+            .collect();
+        plan.unresolved = unresolved(d, &[]);
+        return plan;
+    }
+    if request.allowed == Allowed::Relink {
+        plan.reason = format!(
+            "{why} to another minor, which only a recreate does; `--strategy relink` does not"
+        );
+        plan.unresolved = unresolved(d, &[]);
+        return plan;
+    }
+    let because = match venv.minor() {
+        Some(minor) => format!(
+            "{why} from Python {} to another minor: the venv is recreated with the same \
+             packages",
+            minor.short()
+        ),
+        None => format!("{why}: the venv is recreated with the same packages"),
+    };
+    recreate_plan(d, inventory, request, plan, &because)
 }
 
 /// Problems a recreate resolves (a dangling link only when it is not carried over).
@@ -824,7 +932,10 @@ fn recreate_candidates<'a>(
     out
 }
 
-/// Relink candidates, best first, each with why it ranks there.
+/// Relink candidates, best first, each with why it ranks there (DESIGN.md planning rules):
+/// the installation the venv's link already leads to, unless `home` leads to another build
+/// (an upgrade in place: the new patch is recorded, never undone by a relink to another
+/// installation's older patch); then the recorded patch; then the highest patch.
 fn rank_candidates<'a>(
     d: &Diagnosis,
     inventory: &'a Inventory,
@@ -836,7 +947,12 @@ fn rank_candidates<'a>(
     };
     let recorded = venv.recorded_version().filter(|r| r.same_minor(&minor));
     let wanted = recorded.unwrap_or(minor);
-    let current = d.base.as_ref().map(|b| b.executable.clone());
+    // Mixed builds (home-mismatch): the link's installation is one of two, not the venv's own.
+    let current = d
+        .base
+        .as_ref()
+        .filter(|_| !d.has(ProblemKind::HomeMismatch))
+        .map(|b| b.executable.clone());
     let mut found: Vec<&Installation> = inventory
         .candidates(&wanted, &venv.implementation())
         .into_iter()
@@ -844,31 +960,91 @@ fn rank_candidates<'a>(
         .collect();
     let exact = |i: &Installation| recorded.is_some_and(|r| r.patch.is_some() && i.version == r);
     let is_current = |i: &Installation| current.as_ref() == Some(&i.path);
+    // Where the venv's link pointed, when it named a patch dir or keg that an upgrade replaced:
+    // the installation now in that place (`Cellar/python@3.11`, uv's python dir) is the one
+    // the user upgraded, and the venv follows it.
+    let place = venv.base_link().and_then(|entry| match &entry.kind {
+        EntryKind::Link { target, .. } if target.is_absolute() => {
+            stability::upgrade_root(target, &minor)
+        }
+        _ => None,
+    });
+    let same_place = |i: &Installation| {
+        place.as_ref().is_some_and(|root| {
+            std::iter::once(&i.path)
+                .chain(&i.aliases)
+                .any(|p| p.starts_with(root))
+        })
+    };
     found.sort_by(|a, b| {
-        exact(b)
-            .cmp(&exact(a))
-            .then(is_current(b).cmp(&is_current(a)))
+        is_current(b)
+            .cmp(&is_current(a))
+            .then(same_place(b).cmp(&same_place(a)))
+            .then(exact(b).cmp(&exact(a)))
             .then(b.version.cmp(&a.version))
             .then(a.source.cmp(&b.source))
             .then(a.path.cmp(&b.path))
     });
+    let chosen = found.first().copied();
+    let newest = found.iter().map(|i| i.version).max();
     found
-        .into_iter()
-        .map(|i| {
-            let why = if exact(i) {
+        .iter()
+        .enumerate()
+        .map(|(rank, i)| {
+            let why = if is_current(i) {
+                match recorded.filter(|r| r.patch.is_some() && *r != i.version) {
+                    Some(r) => format!(
+                        "the venv's link already leads to Python {}, upgraded in place from {r}: \
+                         the new patch is recorded (relinking to another installation's {r} \
+                         would undo the upgrade)",
+                        i.version
+                    ),
+                    None => format!("the venv's link already leads to Python {}", i.version),
+                }
+            } else if same_place(i) && rank == 0 {
+                let root = place
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                let exact_elsewhere = found
+                    .iter()
+                    .find(|o| exact(o) && !same_place(o))
+                    .map(|o| {
+                        format!(
+                            " (the exact {} at `{}` is another installation)",
+                            o.version,
+                            o.path.display()
+                        )
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "Python {} is what the upgrade put where the venv's link pointed (`{root}`): \
+                     the venv follows the installation it belonged to{exact_elsewhere}",
+                    i.version
+                )
+            } else if exact(i) {
                 format!(
                     "Python {} is the exact version the venv was made with",
                     i.version
                 )
-            } else if is_current(i) {
-                format!("the venv's link already leads to Python {}", i.version)
-            } else {
+            } else if rank == 0 || chosen.is_some_and(|c| c.version < i.version) {
+                if Some(i.version) == newest {
+                    format!(
+                        "Python {} is the newest installed {}.{}",
+                        i.version, minor.major, minor.minor
+                    )
+                } else {
+                    format!("Python {} is newer than the recommended one", i.version)
+                }
+            } else if chosen.is_some_and(|c| c.version == i.version) {
                 format!(
-                    "Python {} is the newest installed {}.{}",
-                    i.version, minor.major, minor.minor
+                    "Python {} is the same version, another installation",
+                    i.version
                 )
+            } else {
+                format!("Python {} is older than the recommended one", i.version)
             };
-            (i, why)
+            (*i, why)
         })
         .collect()
 }
@@ -910,15 +1086,30 @@ fn unresolved(d: &Diagnosis, fixed: &[ProblemKind]) -> Vec<Unresolved> {
         .collect()
 }
 
-/// The link target to write for `installation`: Homebrew's stable `opt/` alias survives a
-/// `brew upgrade`; otherwise the canonical executable.
+/// The link target to write for `installation`: of all the paths that reach it, the one its
+/// installer keeps across routine upgrades (Homebrew's `opt/python@3.X`, uv's and mise's
+/// minor-version links, `/usr/bin/python3.X` over `/usr/bin/python3`).
 fn link_target(installation: &Installation) -> PathBuf {
-    installation
-        .aliases
-        .iter()
-        .find(|a| a.to_string_lossy().contains("/opt/python@"))
-        .cloned()
-        .unwrap_or_else(|| installation.path.clone())
+    installation.stable_path().path
+}
+
+/// Whether the path-valued `pyvenv.cfg` value `old` can stay where `new` would be written: it
+/// reaches the same file or dir and is no less stable across upgrades (`name` is the
+/// interpreter's file name, to judge a dir by).
+fn keeps(old: &str, new: &Path, name: Option<&str>, version: &PythonVersion) -> bool {
+    let old = Path::new(old);
+    let same = std::fs::canonicalize(old)
+        .ok()
+        .zip(std::fs::canonicalize(new).ok())
+        .is_some_and(|(a, b)| a == b);
+    if !same {
+        return false;
+    }
+    let judge = |p: &Path| match name {
+        Some(name) => stability::stability(&p.join(name), version),
+        None => stability::stability(p, version),
+    };
+    judge(old) <= judge(new)
 }
 
 /// The actions that point `venv` at `target`.
@@ -936,9 +1127,13 @@ fn relink_actions(venv: &Venv, target: &Installation) -> Vec<Action> {
     actions.extend(link_actions(venv, target, &to));
     let home = to.parent().unwrap_or(Path::new("/")).display().to_string();
     if let Some(cfg) = venv.cfg() {
-        let mut set = |key: &str, value: String| {
+        let home_dir = to.parent().unwrap_or(Path::new("/"));
+        let name = to.file_name().map(|n| n.to_string_lossy().into_owned());
+        let version = target.version;
+        let mut set = |key: &str, value: String, same: Option<(&Path, Option<&str>)>| {
             if let Some(old) = cfg.get(key)
                 && old != value
+                && !same.is_some_and(|(new, name)| keeps(old, new, name, &version))
             {
                 actions.push(Action::Config {
                     key: key.to_string(),
@@ -947,16 +1142,33 @@ fn relink_actions(venv: &Venv, target: &Installation) -> Vec<Action> {
                 });
             }
         };
-        set("home", home.clone());
-        let version = target.version;
-        set("version", version.to_string());
+        // A `home` that already leads to the target as stably (a uv minor-link dir, Homebrew's
+        // `opt/`) is the user's and stays: an update-config never trades it for a patch dir.
+        set("home", home.clone(), Some((home_dir, name.as_deref())));
+        set("version", version.to_string(), None);
         if let Some(old) = cfg.get("version_info") {
-            set("version_info", version_info_like(old, &version));
+            set("version_info", version_info_like(old, &version), None);
         }
-        set("executable", target.path.display().to_string());
-        set("base-executable", to.display().to_string());
-        set("base-prefix", target.prefix.display().to_string());
-        set("base-exec-prefix", target.prefix.display().to_string());
+        set(
+            "executable",
+            target.path.display().to_string(),
+            Some((&target.path, None)),
+        );
+        set(
+            "base-executable",
+            to.display().to_string(),
+            Some((&to, None)),
+        );
+        set(
+            "base-prefix",
+            target.prefix.display().to_string(),
+            Some((&target.prefix, None)),
+        );
+        set(
+            "base-exec-prefix",
+            target.prefix.display().to_string(),
+            Some((&target.prefix, None)),
+        );
         if cfg.home().is_none() {
             actions.push(Action::Config {
                 key: "home".into(),
@@ -1057,7 +1269,14 @@ fn link_actions(venv: &Venv, target: &Installation, to: &Path) -> Vec<Action> {
         // A link that already leads to the target's file (`python3 -> .../bin/python3`, a link
         // to `python3.12` beside it) is left as the creator wrote it.
         let same_file = std::fs::canonicalize(bin.join(name)).is_ok_and(|c| c == target.path);
-        if same_file {
+        // ... unless the path it goes through is less stable than `to` (`--stabilize`, a relink
+        // that would otherwise keep a keg path).
+        let as_stable = current.as_deref().is_none_or(|c| {
+            !c.is_absolute()
+                || stability::stability(c, &target.version)
+                    <= stability::stability(to, &target.version)
+        });
+        if same_file && as_stable {
             continue;
         }
         if current.as_deref() != Some(to) {
@@ -1170,6 +1389,7 @@ mod tests {
             prefix: "/opt/homebrew/Cellar/python@3.12/3.12.1".into(),
             source: Source::Homebrew,
             os_managed: true,
+            compiled_prefix: None,
         };
         assert_eq!(
             link_target(&installation),

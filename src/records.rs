@@ -15,16 +15,18 @@
 //! when a field no longer holds the value the edit was planned from (a stale plan). It never
 //! writes: the executor (relink) and the recreate builder write the text atomically. Records
 //! outside the venv (pyenv-virtualenv's link) are never changed, only reported as [`Note`]s.
-//! Reads are bounded, non-blocking, of regular files only, and never follow a symlink.
+//! Reads go through [`crate::safe_read`]: bounded, non-blocking, regular files only, never
+//! through a symlink.
 
 use std::fs;
 use std::io::Read;
 use std::ops::Range;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::safe_read::{self, Follow};
 use crate::version::PythonVersion;
 
 /// No tool's record is anywhere near this size; a bigger file is not one of them.
@@ -417,32 +419,22 @@ fn read_record(path: &Path, tool: Tool) -> Result<String, RecordError> {
     read_bounded(path, tool).map(|(text, _)| text)
 }
 
-/// A regular file's text and permission bits: opened without following a link and without
-/// blocking (a FIFO must not hang a repair), at most [`MAX_RECORD_BYTES`].
+/// A regular file's text and permission bits, read by [`safe_read`] without following a link
+/// (venvfix rewrites these files) and at most [`MAX_RECORD_BYTES`].
 fn read_bounded(path: &Path, tool: Tool) -> Result<(String, u32), RecordError> {
     let io = |source| RecordError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-        .open(path);
-    let file = match file {
-        Ok(file) => file,
-        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
-            return Err(RecordError::NotRegular {
+    let file = safe_read::open_regular(path, Follow::Never).map_err(|e| match e {
+        safe_read::ReadError::NotRegular { .. } | safe_read::ReadError::Special { .. } => {
+            RecordError::NotRegular {
                 path: path.to_path_buf(),
-            });
+            }
         }
-        Err(e) => return Err(io(e)),
-    };
+        other => io(other.into_io()),
+    })?;
     let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(RecordError::NotRegular {
-            path: path.to_path_buf(),
-        });
-    }
     if meta.len() > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge {
             path: path.to_path_buf(),
@@ -453,6 +445,12 @@ fn read_bounded(path: &Path, tool: Tool) -> Result<(String, u32), RecordError> {
     file.take(MAX_RECORD_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io)?;
+    if bytes.len() as u64 > MAX_RECORD_BYTES {
+        return Err(RecordError::TooLarge {
+            path: path.to_path_buf(),
+            tool,
+        });
+    }
     let text = String::from_utf8(bytes).map_err(|e| RecordError::Unreadable {
         path: path.to_path_buf(),
         tool,

@@ -84,6 +84,7 @@ fn installation(binary: &Path) -> Installation {
         implementation: "cpython".into(),
         source: Source::Prefix,
         os_managed: false,
+        compiled_prefix: None,
     }
 }
 

@@ -390,6 +390,7 @@ fn the_planner_picks_the_newest_python_3_and_lists_the_others() {
             prefix: exe.parent().unwrap().parent().unwrap().to_path_buf(),
             source: Source::Prefix,
             os_managed: false,
+            compiled_prefix: None,
         }
     };
     let inventory = Inventory {
@@ -875,6 +876,7 @@ fn python_2_venvs_get_a_creator_that_supports_them_and_major_changes_are_warned(
             prefix: exe.parent().unwrap().parent().unwrap().to_path_buf(),
             source: Source::Prefix,
             os_managed: false,
+            compiled_prefix: None,
         }
     };
     let inventory = Inventory {

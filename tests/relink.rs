@@ -168,3 +168,469 @@ fn an_extension_no_interpreter_of_the_minor_loads_is_named() {
     assert!(all.contains("`oldabi._speed`"), "{all}");
     assert!(all.contains(".cpython-27-x86_64-linux-gnu.so"), "{all}");
 }
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\n{}\nstderr:\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    })
+}
+
+#[test]
+#[cfg_attr(
+    not(all(system_python, pyenv_3_11)),
+    ignore = "needs Debian's /usr/bin/python3.11 and pyenv 3.11"
+)]
+fn a_patch_upgrade_in_place_is_recorded_not_relinked_back() {
+    let env = TestEnv::new();
+    let debian = probe(Path::new("/usr/bin/python3.11")).expect("Debian's python3.11 runs");
+    let pyenv = pyenv_python("3.11").expect("pyenv 3.11");
+    assert_ne!(
+        debian.version, pyenv.version,
+        "two patches of 3.11 are needed"
+    );
+    // `/opt/py311` as the admin built it (3.11.2), and another 3.11.2 elsewhere.
+    let place = env.copy_prefix(&debian, "opt/py311");
+    let other = env.copy_prefix(&debian, "opt/other-3.11.2");
+    let venv = env.path("proj/venv");
+    make_venv(&place.exe, &venv, &[]);
+    // The upgrade in place: same path, now 3.11.7, binary and standard library one build.
+    fs::remove_dir_all(&place.prefix).unwrap();
+    let upgraded = env.copy_prefix(&pyenv, "opt/py311");
+    env.add_python(&upgraded).add_python(&other);
+
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let plan = &report["venvs"][0];
+    assert_eq!(plan["strategy"], "update-config", "{report}");
+    assert_eq!(
+        plan["target"]["path"],
+        upgraded.exe.to_str().unwrap(),
+        "{report}"
+    );
+    assert!(
+        plan["reason"]
+            .as_str()
+            .unwrap()
+            .contains("upgraded in place"),
+        "{report}"
+    );
+    let ops: Vec<&str> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["op"].as_str().unwrap())
+        .collect();
+    assert!(ops.iter().all(|op| *op == "config"), "{report}");
+
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let cfg = fs::read_to_string(venv.join("pyvenv.cfg")).unwrap();
+    assert!(
+        cfg.contains(&format!("version = {}", pyenv.version)),
+        "{cfg}"
+    );
+    let runs = run_ok(
+        python_command(&venv.join("bin/python"))
+            .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]),
+    );
+    assert_eq!(runs.trim(), pyenv.version);
+    // And the venv is healthy now.
+    let check = env.venvfix().arg("check").arg(&venv).output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Installer layouts: copied prefixes shaped like each installer's, and its next routine upgrade.
+
+/// An installer's tree for [`python3`]: patch (or keg) dirs made with `copy_prefix`, and the
+/// stable link the installer moves at each upgrade.
+struct Layout {
+    /// The dir holding the patch dirs (`…/uv/python`, `…/installs/python`, `Cellar/python@3.X`).
+    root: PathBuf,
+    /// The stable link (`cpython-3.X-…`, `3.X`, `opt/python@3.X`) and the patch-dir name
+    /// pattern, `{}` for the patch.
+    link: PathBuf,
+    pattern: String,
+}
+
+impl Layout {
+    fn patch_dir(&self, patch: &str) -> PathBuf {
+        self.root.join(self.pattern.replace("{}", patch))
+    }
+
+    /// Install `patch` and point the stable link at it (the installer's upgrade); the previous
+    /// patch dir is removed when `remove` names it.
+    fn upgrade(&self, env: &TestEnv, patch: &str, remove: Option<&str>) -> Python {
+        let py = python3();
+        let rel = self
+            .patch_dir(patch)
+            .strip_prefix(env.root())
+            .unwrap()
+            .to_path_buf();
+        let installed = env.copy_prefix(&py, rel.to_str().unwrap());
+        let _ = fs::remove_file(&self.link);
+        let target = pathdiff(&self.patch_dir(patch), self.link.parent().unwrap());
+        std::os::unix::fs::symlink(target, &self.link).unwrap();
+        if let Some(old) = remove {
+            fs::remove_dir_all(self.patch_dir(old)).unwrap();
+        }
+        installed
+    }
+}
+
+/// `to` relative to `from` when `to` is inside `from`'s parent tree (the installers' links are
+/// relative), else absolute.
+fn pathdiff(to: &Path, from: &Path) -> PathBuf {
+    match to.strip_prefix(from) {
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => match to.strip_prefix(from.parent().unwrap()) {
+            Ok(rel) => Path::new("..").join(rel),
+            Err(_) => to.to_path_buf(),
+        },
+    }
+}
+
+fn exe_in(dir: &Path, minor: &str) -> PathBuf {
+    dir.join("bin").join(format!("python{minor}"))
+}
+
+/// The venv runs and imports its package.
+fn assert_runs(venv: &Path) {
+    let out = python_command(&venv.join("bin/python"))
+        .args(["-c", "import tinyjson, sys; print(sys.prefix)"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the venv does not run: {}",
+        text(&out.stderr)
+    );
+}
+
+/// A venv made on the layout's first patch dir (as tools that resolve links record it), that
+/// patch then upgraded away; `repair` must relink to the stable link, and the venv must survive
+/// the installer's next upgrade too.
+fn relinks_to_the_stable_link_and_survives_the_next_upgrade(
+    env: &TestEnv,
+    layout: &Layout,
+    search: &[PathBuf],
+    stable_says: &str,
+) {
+    let py = python3();
+    let first = layout.upgrade(env, "1", None);
+    let venv = env.path("proj/venv");
+    make_venv(&first.exe, &venv, &[]);
+    install(&venv, &["tinyjson"]);
+    layout.upgrade(env, "2", Some("1"));
+    for dir in search {
+        env.search_path(&[dir.as_path()]);
+    }
+
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(shown.contains(stable_says), "{shown}");
+    let stable_exe = exe_in(&layout.link, &py.minor);
+    let link = fs::read_link(venv.join(format!("bin/python{}", py.minor))).unwrap();
+    assert_eq!(link, stable_exe, "{shown}");
+    let cfg = fs::read_to_string(venv.join("pyvenv.cfg")).unwrap();
+    assert!(
+        cfg.contains(&format!("home = {}", layout.link.join("bin").display())),
+        "{cfg}"
+    );
+    assert_runs(&venv);
+
+    // The installer's next routine upgrade: the venv keeps working, and nothing is to repair.
+    layout.upgrade(env, "3", Some("2"));
+    assert_runs(&venv);
+    let check = env.venvfix().arg("check").arg(&venv).output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+}
+
+#[test]
+fn uv_pythons_are_linked_through_the_minor_link() {
+    let env = TestEnv::new();
+    let minor = python3().minor;
+    let root = env.path("home/.local/share/uv/python");
+    let layout = Layout {
+        link: root.join(format!("cpython-{minor}-linux-x86_64-gnu")),
+        pattern: format!("cpython-{minor}.{{}}-linux-x86_64-gnu"),
+        root,
+    };
+    let search = vec![layout.link.join("bin"), layout.patch_dir("2").join("bin")];
+    relinks_to_the_stable_link_and_survives_the_next_upgrade(
+        &env,
+        &layout,
+        &search,
+        "uv python upgrade",
+    );
+}
+
+#[test]
+fn mise_pythons_are_linked_through_the_minor_link() {
+    let env = TestEnv::new();
+    let minor = python3().minor;
+    let root = env.path("home/.local/share/mise/installs/python");
+    let layout = Layout {
+        link: root.join(&minor),
+        pattern: format!("{minor}.{{}}"),
+        root,
+    };
+    let search = vec![layout.link.join("bin"), layout.patch_dir("2").join("bin")];
+    relinks_to_the_stable_link_and_survives_the_next_upgrade(
+        &env,
+        &layout,
+        &search,
+        "installs/python",
+    );
+}
+
+#[test]
+fn homebrew_kegs_are_linked_through_opt() {
+    let env = TestEnv::new();
+    let minor = python3().minor;
+    let brew = env.path("brew");
+    let layout = Layout {
+        link: brew.join(format!("opt/python@{minor}")),
+        // A formula revision bump: same Python, another keg.
+        pattern: format!("{minor}.7_{{}}"),
+        root: brew.join(format!("Cellar/python@{minor}")),
+    };
+    fs::create_dir_all(brew.join("opt")).unwrap();
+    // `opt/python@3` follows the default formula: it must not be what the venv links to.
+    let search = vec![
+        layout.link.join("bin"),
+        brew.join("opt/python@3/bin"),
+        layout.patch_dir("2").join("bin"),
+    ];
+    let first = layout.patch_dir("2");
+    let _ = first;
+    std::os::unix::fs::symlink(
+        format!("../Cellar/python@{minor}/{minor}.7_2"),
+        brew.join("opt/python@3"),
+    )
+    .unwrap();
+    relinks_to_the_stable_link_and_survives_the_next_upgrade(
+        &env,
+        &layout,
+        &search,
+        "brew upgrade",
+    );
+}
+
+#[test]
+fn stabilize_moves_a_healthy_venv_off_its_patch_dir() {
+    let env = TestEnv::new();
+    let minor = python3().minor;
+    let root = env.path("home/.local/share/uv/python");
+    let layout = Layout {
+        link: root.join(format!("cpython-{minor}-linux-x86_64-gnu")),
+        pattern: format!("cpython-{minor}.{{}}-linux-x86_64-gnu"),
+        root,
+    };
+    let first = layout.upgrade(&env, "1", None);
+    let venv = env.path("proj/venv");
+    make_venv(&first.exe, &venv, &[]);
+    install(&venv, &["tinyjson"]);
+    env.search_path(&[&layout.link.join("bin"), &layout.patch_dir("1").join("bin")]);
+
+    let check = env
+        .venvfix()
+        .args(["check", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+    let report = json_of(&check);
+    let kinds: Vec<&str> = report["venvs"][0]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"unstable-base"), "{report}");
+    // Without `--stabilize` a healthy venv is left alone.
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        fs::read_link(venv.join(format!("bin/python{minor}"))).unwrap(),
+        first.exe
+    );
+
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes", "--stabilize"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        fs::read_link(venv.join(format!("bin/python{minor}"))).unwrap(),
+        exe_in(&layout.link, &minor)
+    );
+    layout.upgrade(&env, "2", Some("1"));
+    assert_runs(&venv);
+}
+
+#[test]
+#[cfg_attr(
+    not(all(system_python, pyenv_3_11)),
+    ignore = "needs Debian's /usr/bin/python3.11 and pyenv 3.11"
+)]
+fn homebrew_prefix_is_discovered_and_its_upgrade_preferred_over_the_os_exact_patch() {
+    let env = TestEnv::new();
+    let debian = probe(Path::new("/usr/bin/python3.11")).expect("Debian's python3.11 runs");
+    let pyenv = pyenv_python("3.11").expect("pyenv 3.11");
+    let brew = env.path("brew");
+    fs::create_dir_all(brew.join("opt")).unwrap();
+    let old_keg = format!("brew/Cellar/python@3.11/{}", debian.version);
+    let old = env.copy_prefix(&debian, &old_keg);
+    let venv = env.path("proj/venv");
+    make_venv(&old.exe, &venv, &[]);
+    // `brew upgrade`: a new keg, `opt/` moved, the old keg removed.
+    let new_keg = format!("brew/Cellar/python@3.11/{}", pyenv.version);
+    let new = env.copy_prefix(&pyenv, &new_keg);
+    std::os::unix::fs::symlink(
+        format!("../Cellar/python@3.11/{}", pyenv.version),
+        brew.join("opt/python@3.11"),
+    )
+    .unwrap();
+    fs::remove_dir_all(&old.prefix).unwrap();
+
+    // Discovery as on a real machine, with HOMEBREW_PREFIX naming this prefix.
+    let mut cmd = env.venvfix();
+    cmd.env_remove("VENVFIX_PYTHON_SEARCH_PATH")
+        .env_remove("PYENV_ROOT")
+        .env("HOME", env.path("home"))
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOMEBREW_PREFIX", &brew)
+        .args(["repair", "--dry-run", "--json"])
+        .arg(&venv);
+    let report = json_of(&cmd.output().unwrap());
+    let plan = &report["venvs"][0];
+    assert_eq!(plan["target"]["source"], "homebrew", "{report}");
+    assert_eq!(
+        plan["target"]["version"],
+        pyenv.version.as_str(),
+        "{report}"
+    );
+    let reason = plan["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the venv follows the installation it belonged to"),
+        "{reason}"
+    );
+    assert!(reason.contains("/usr/bin/python3.11"), "{reason}");
+    let link = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["op"] == "symlink")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(
+        link["to"],
+        brew.join("opt/python@3.11/bin/python3.11")
+            .to_str()
+            .unwrap(),
+        "{report}"
+    );
+    let _ = new;
+}
+
+#[test]
+fn a_deliberate_move_within_the_minor_is_a_relink_plan() {
+    let env = TestEnv::new();
+    let py = python3();
+    let here = env.copy_prefix(&py, "sys/here");
+    let there = env.copy_prefix(&py, "sys/there");
+    env.add_python(&here).add_python(&there);
+    let venv = env.path("proj/venv");
+    make_venv(&here.exe, &venv, &[]);
+    install(&venv, &["tinyjson"]);
+    // Healthy: without `--python` there is nothing to do.
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(json_of(&out)["venvs"][0]["strategy"], "none");
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes", "--python"])
+        .arg(&there.exe)
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("asks to move this healthy venv"), "{shown}");
+    assert_eq!(
+        fs::read_link(venv.join(format!("bin/python{}", py.minor))).unwrap(),
+        there.exe
+    );
+    assert_runs(&venv);
+}
+
+#[test]
+#[cfg_attr(not(all(pyenv_3_11, pyenv_3_12)), ignore = "needs pyenv 3.11 and 3.12")]
+fn a_deliberate_move_across_minors_is_a_recreate_plan() {
+    let env = TestEnv::new();
+    let py311 = pyenv_python("3.11").unwrap();
+    let py312 = pyenv_python("3.12").unwrap();
+    env.add_python(&py311).add_python(&py312);
+    let venv = env.path("proj/venv");
+    make_venv(&py311.exe, &venv, &[]);
+    let out = env
+        .venvfix()
+        .args([
+            "repair",
+            "--dry-run",
+            "--json",
+            "--strategy",
+            "recreate",
+            "--python",
+            "3.12",
+        ])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let plan = &report["venvs"][0];
+    assert_eq!(plan["strategy"], "recreate", "{report}");
+    assert_eq!(
+        plan["target"]["version"],
+        py312.version.as_str(),
+        "{report}"
+    );
+    assert!(
+        plan["reason"]
+            .as_str()
+            .unwrap()
+            .contains("asks to move this healthy venv"),
+        "{report}"
+    );
+}

@@ -340,6 +340,7 @@ fn undo_of_a_recreate_refuses_when_packages_were_installed_since() {
             prefix: new.prefix.clone(),
             source: Source::SearchPath,
             os_managed: false,
+            compiled_prefix: None,
         }],
         failures: Vec::new(),
     };

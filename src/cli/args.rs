@@ -174,6 +174,10 @@ pub struct RepairArgs {
     /// one (`3`, `3.12`, `3.12.1`).
     #[arg(long, value_name = "PYTHON")]
     pub python: Option<String>,
+    /// Also move venvs whose base path the next upgrade removes (`unstable-base`: a Homebrew
+    /// keg, a patch directory) to the stable path of the same installation.
+    #[arg(long)]
+    pub stabilize: bool,
     /// Also look for wheels in DIR when recreating (repeatable).
     #[arg(long, value_name = "DIR", help_heading = "Recreate options")]
     pub find_links: Vec<PathBuf>,

@@ -129,6 +129,7 @@ pub fn run(args: &RepairArgs, settings: &Settings, printer: &Printer) -> ExitCod
         find_links: args.find_links.clone(),
         offline: args.offline,
         tools: venvfix::plan::recreate::Tools::find(),
+        stabilize: args.stabilize,
     };
     // A venv another venvfix is changing is not planned: it fails with the lock's message.
     let mut items: Vec<Item> = venvs
@@ -641,6 +642,7 @@ fn ask_recreate(item: &mut Item, printer: &Printer) -> Option<bool> {
             find_links: spec.find_links.clone(),
             offline: spec.offline,
             tools: venvfix::plan::recreate::Tools::find(),
+            stabilize: false,
         };
         let diagnosis = item.diagnosis.as_ref()?;
         let inventory = Inventory::discover(&InventoryOptions::from_env());

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::probe::ProbeInfo;
 
 /// Bump when the meaning or shape of an entry changes.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// The cache file's name inside the cache dir.
 pub const FILE_NAME: &str = "interpreters.json";
@@ -208,6 +208,7 @@ mod tests {
             base_exec_prefix: "/p".into(),
             executable: "/p/bin/python3".into(),
             platform: "linux".into(),
+            compiled_prefix: None,
         }
     }
 

@@ -42,6 +42,8 @@ pub struct Locations {
     pub xdg_data_home: Option<PathBuf>,
     /// `$RYE_HOME` (default `~/.rye`).
     pub rye_home: Option<PathBuf>,
+    /// `$HOMEBREW_PREFIX`: a Homebrew installed somewhere else than its default prefixes.
+    pub homebrew_prefix: Option<PathBuf>,
     /// Whether to look in machine-wide places (`/usr/bin`, `/opt`, Homebrew, frameworks).
     /// Off only in tests that want discovery confined to a fake home.
     pub machine_wide: bool,
@@ -70,6 +72,7 @@ impl Locations {
             uv_python_install_dir: var("UV_PYTHON_INSTALL_DIR"),
             xdg_data_home: var("XDG_DATA_HOME"),
             rye_home: var("RYE_HOME"),
+            homebrew_prefix: var("HOMEBREW_PREFIX").filter(|p| p.is_absolute()),
             machine_wide: true,
         }
     }
@@ -151,23 +154,26 @@ impl Locations {
             );
         }
 
+        // Homebrew: every prefix's `bin/`, `opt/python*` links (stable across `brew upgrade`)
+        // and `Cellar/python*/<keg>` (each keg once, so the opt links become its aliases).
+        let mut brews: Vec<PathBuf> = self.homebrew_prefix.iter().cloned().collect();
         if self.machine_wide {
-            for brew in ["/opt/homebrew", "/usr/local", "/home/linuxbrew/.linuxbrew"] {
-                let brew = Path::new(brew);
-                let mut list = Vec::new();
-                if brew != Path::new("/usr/local") {
-                    // `/usr/local/bin` is the system's hand-installed place, listed below.
-                    list.push(brew.join("bin"));
-                }
-                list.extend(children_bins_matching(&brew.join("opt"), "python", "bin"));
-                for formula in children_matching(&brew.join("Cellar"), "python") {
-                    list.extend(children_bins(Some(formula), "bin"));
-                }
-                add(Source::Homebrew, list);
-            }
+            brews.extend(
+                ["/opt/homebrew", "/usr/local", "/home/linuxbrew/.linuxbrew"].map(PathBuf::from),
+            );
         }
-        if let Some(home) = &self.home {
-            add(Source::Homebrew, vec![home.join(".linuxbrew/bin")]);
+        brews.extend(self.home_join(".linuxbrew"));
+        for brew in dedup(brews) {
+            let mut list = Vec::new();
+            if brew != Path::new("/usr/local") {
+                // `/usr/local/bin` is the system's hand-installed place, listed below.
+                list.push(brew.join("bin"));
+            }
+            list.extend(children_bins_matching(&brew.join("opt"), "python", "bin"));
+            for formula in children_matching(&brew.join("Cellar"), "python") {
+                list.extend(children_bins(Some(formula), "bin"));
+            }
+            add(Source::Homebrew, list);
         }
 
         let mut frameworks = vec![];

@@ -14,10 +14,12 @@
 //! | [`probe`] | run one interpreter once, isolated and time-limited, and parse its answer |
 //! | [`cache`] | remember answers across runs, keyed by path and file identity |
 //! | [`static_version`] | an installation's version from its files, without running it |
+//! | [`stability`] | which of an installation's paths survives its installer's next upgrade |
 
 pub mod cache;
 pub mod discover;
 pub mod probe;
+pub mod stability;
 pub mod static_version;
 
 use std::path::{Path, PathBuf};
@@ -140,6 +142,22 @@ pub fn is_os_managed(exe: &Path) -> bool {
         || exe.starts_with("/usr/local/opt")
 }
 
+/// Whether `exe` is a Homebrew build (a `Cellar/` keg or an `opt/` link of a Homebrew prefix):
+/// `brew upgrade` replaces it, not an OS upgrade.
+pub fn is_homebrew(exe: &Path) -> bool {
+    exe.components().any(|c| c.as_os_str() == "Cellar")
+        || [
+            "/opt/homebrew",
+            "/home/linuxbrew/.linuxbrew",
+            "/usr/local/opt",
+        ]
+        .iter()
+        .any(|p| exe.starts_with(p))
+        || std::env::var_os("HOMEBREW_PREFIX")
+            .filter(|p| !p.is_empty() && Path::new(p).is_absolute())
+            .is_some_and(|p| exe.starts_with(p))
+}
+
 /// One installed Python, by canonical executable path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Installation {
@@ -155,8 +173,23 @@ pub struct Installation {
     pub prefix: PathBuf,
     /// How it was found (the first source that saw it).
     pub source: Source,
+    /// The prefix compiled into the binary, where a venv whose `home` is gone looks for the
+    /// standard library (`/install` for python-build-standalone builds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compiled_prefix: Option<PathBuf>,
     /// Owned by the OS package manager: an OS upgrade can replace it.
     pub os_managed: bool,
+}
+
+impl Installation {
+    /// The path a venv should link to (and name in `home`): of the canonical path and its
+    /// aliases, the one the installer keeps across routine upgrades (see [`stability`]).
+    pub fn stable_path(&self) -> stability::StablePath {
+        let paths: Vec<PathBuf> = std::iter::once(self.path.clone())
+            .chain(self.aliases.iter().cloned())
+            .collect();
+        stability::most_stable(&paths, &self.version)
+    }
 }
 
 /// An executable that looked like a Python but did not answer the probe.
@@ -290,6 +323,7 @@ impl Inventory {
                 implementation: info.implementation,
                 prefix: info.base_prefix,
                 source: item.source,
+                compiled_prefix: info.compiled_prefix,
             })
             .collect();
         pythons.sort_by(|a, b| b.version.cmp(&a.version).then_with(|| a.path.cmp(&b.path)));
@@ -401,6 +435,7 @@ mod tests {
             prefix: "/p".into(),
             source: Source::System,
             os_managed: false,
+            compiled_prefix: None,
         }
     }
 

@@ -39,6 +39,12 @@ elif '__pypy__' in sys.builtin_module_names:
     name = 'pypy'
 else:
     name = 'cpython'
+# The prefix compiled in at build time: where a venv's Python looks when its `home` is gone.
+try:
+    import sysconfig
+    compiled_prefix = sysconfig.get_config_var('prefix')
+except Exception:
+    compiled_prefix = None
 sys.stdout.write(json.dumps({
     'marker': 'venvfix-probe',
     'version_info': [v[0], v[1], v[2], v[3], v[4]],
@@ -47,6 +53,7 @@ sys.stdout.write(json.dumps({
     'base_exec_prefix': getattr(sys, 'base_exec_prefix', sys.exec_prefix),
     'executable': sys.executable,
     'platform': sys.platform,
+    'compiled_prefix': compiled_prefix,
 }))
 "#;
 
@@ -63,6 +70,10 @@ pub struct ProbeInfo {
     pub base_exec_prefix: PathBuf,
     pub executable: PathBuf,
     pub platform: String,
+    /// The `prefix` it was configured with (`sysconfig`): a venv whose `home` is gone falls
+    /// back to it. `None` when the interpreter does not say.
+    #[serde(default)]
+    pub compiled_prefix: Option<PathBuf>,
 }
 
 /// Why a probe gave no answer.
@@ -100,6 +111,8 @@ struct RawAnswer {
     base_exec_prefix: PathBuf,
     executable: PathBuf,
     platform: String,
+    #[serde(default)]
+    compiled_prefix: Option<PathBuf>,
 }
 
 /// Read the script's output. `None` when it is not the answer the script prints.
@@ -119,6 +132,7 @@ pub fn parse_answer(stdout: &str) -> Option<ProbeInfo> {
         base_exec_prefix: raw.base_exec_prefix,
         executable: raw.executable,
         platform: raw.platform,
+        compiled_prefix: raw.compiled_prefix.filter(|p| p.is_absolute()),
     })
 }
 
