@@ -976,10 +976,24 @@ fn rank_candidates<'a>(
                 .any(|p| p.starts_with(root))
         })
     };
+    // An `include-system-site-packages` venv sees its base's packages: those it saw before
+    // (its old `home`'s prefix, when still there) should stay visible.
+    let saw_before = system_packages_before(venv, &minor);
+    let lost = |i: &Installation| -> Vec<String> {
+        match &saw_before {
+            Some(before) => {
+                let after = i.system_distributions();
+                before.difference(&after).cloned().collect()
+            }
+            None => Vec::new(),
+        }
+    };
+    let keeps = |i: &Installation| lost(i).is_empty();
     found.sort_by(|a, b| {
         is_current(b)
             .cmp(&is_current(a))
             .then(same_place(b).cmp(&same_place(a)))
+            .then(keeps(b).cmp(&keeps(a)))
             .then(exact(b).cmp(&exact(a)))
             .then(b.version.cmp(&a.version))
             .then(a.source.cmp(&b.source))
@@ -1044,9 +1058,37 @@ fn rank_candidates<'a>(
             } else {
                 format!("Python {} is older than the recommended one", i.version)
             };
+            let lost = lost(i);
+            let why = if lost.is_empty() {
+                why
+            } else {
+                format!(
+                    "{why}; the venv would no longer see these system packages: {}",
+                    lost.join(", ")
+                )
+            };
             (*i, why)
         })
         .collect()
+}
+
+/// The system distributions an `include-system-site-packages` venv saw from the base its
+/// `home` names, when that prefix is still there; `None` for other venvs.
+fn system_packages_before(
+    venv: &Venv,
+    minor: &PythonVersion,
+) -> Option<std::collections::BTreeSet<String>> {
+    let cfg = venv.cfg()?;
+    let on = cfg
+        .get("include-system-site-packages")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if !on {
+        return None;
+    }
+    let home = venv.home()?;
+    let prefix = home.parent()?;
+    let before = crate::inventory::system_distributions(prefix, minor);
+    (!before.is_empty()).then_some(before)
 }
 
 /// The problems of `d` a plan resolving `fixed` leaves behind.
@@ -1269,12 +1311,13 @@ fn link_actions(venv: &Venv, target: &Installation, to: &Path) -> Vec<Action> {
         // A link that already leads to the target's file (`python3 -> .../bin/python3`, a link
         // to `python3.12` beside it) is left as the creator wrote it.
         let same_file = std::fs::canonicalize(bin.join(name)).is_ok_and(|c| c == target.path);
-        // ... unless the path it goes through is less stable than `to` (`--stabilize`, a relink
-        // that would otherwise keep a keg path).
+        // ... unless it goes through a keg or patch dir that the next upgrade removes while `to`
+        // survives it (`unstable-base`): a link through an unversioned name (`python3`) is
+        // the creator's choice and stays.
         let as_stable = current.as_deref().is_none_or(|c| {
             !c.is_absolute()
-                || stability::stability(c, &target.version)
-                    <= stability::stability(to, &target.version)
+                || stability::stability(c, &target.version) != stability::Stability::Patch
+                || stability::stability(to, &target.version) != stability::Stability::Minor
         });
         if same_file && as_stable {
             continue;

@@ -447,7 +447,7 @@ fn cache_skips_known_interpreters_and_notices_changes() {
     assert_eq!(runs(&counter), 4);
     let text = fs::read_to_string(&cache_file).unwrap();
     let cache: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(cache["format"], 1);
+    assert_eq!(cache["format"], 2);
     assert_eq!(list(&[]), "3.96.2");
     assert_eq!(runs(&counter), 4);
 }

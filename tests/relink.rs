@@ -634,3 +634,44 @@ fn a_deliberate_move_across_minors_is_a_recreate_plan() {
         "{report}"
     );
 }
+
+#[test]
+#[cfg_attr(
+    not(system_python),
+    ignore = "needs Debian's /usr/bin/python3.11 with its dist-packages"
+)]
+fn system_site_packages_venvs_keep_the_base_whose_packages_they_see() {
+    let env = TestEnv::new();
+    let debian = probe(Path::new("/usr/bin/python3.11")).expect("Debian's python3.11 runs");
+    // A hand-built 3.11.2 (a copy of the same binary): same version, no dist-packages.
+    let hand = env.copy_prefix(&debian, "opt/python-3.11.2");
+    env.add_python(&hand).search_path(&[Path::new("/usr/bin")]);
+    let venv = env.path("proj/venv");
+    make_venv(
+        Path::new("/usr/bin/python3.11"),
+        &venv,
+        &["--system-site-packages"],
+    );
+    // The link is broken (a hand-made `ln -sf` gone wrong); `home` still names /usr/bin.
+    fs::remove_file(venv.join("bin/python3.11")).unwrap();
+    std::os::unix::fs::symlink("/gone/bin/python3.11", venv.join("bin/python3.11")).unwrap();
+
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let plan = &report["venvs"][0];
+    assert_eq!(plan["target"]["path"], "/usr/bin/python3.11", "{report}");
+    let alt = plan["alternatives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["target"]["path"] == hand.exe.to_str().unwrap())
+        .unwrap_or_else(|| panic!("{report}"));
+    let why = alt["why"].as_str().unwrap();
+    assert!(why.contains("no longer see these system packages"), "{why}");
+    assert!(why.contains("pyyaml"), "{why}");
+}

@@ -196,7 +196,6 @@ impl Backup {
             .map_err(|e| ExecError::io(&dir, "sync the backup's filesystem", e.into()))?;
         // The manifest is written last: a backup without one was never complete.
         write_json(&dir.join(MANIFEST), &manifest)?;
-        sync_dir(&dir);
         Ok(Backup { dir, manifest })
     }
 

@@ -70,6 +70,13 @@ impl Journal {
         write_json(path, self)
     }
 
+    /// Record progress (`done`) atomically, without fsync: recovery restores every entry of
+    /// the backup whatever `done` says, so a crash that loses this write loses nothing. The
+    /// first [`Journal::write`], which names the backup, is the one that must be durable.
+    pub fn write_progress(&self, path: &Path) -> Result<(), ExecError> {
+        super::state::write_json_unsynced(path, self)
+    }
+
     /// The journal at `path`, if there is one.
     pub fn read(path: &Path) -> Result<Option<Journal>, ExecError> {
         read_json(path)

@@ -606,7 +606,7 @@ fn step_done(
     indices: &[usize],
     failpoint: Option<usize>,
 ) -> Result<(), ExecError> {
-    if let Err(cause) = journal.write(journal_path) {
+    if let Err(cause) = journal.write_progress(journal_path) {
         return Err(rollback(venv, backup, journal_path, cause));
     }
     if let Some(n) = failpoint

@@ -204,6 +204,17 @@ pub fn replace_file_atomically(
     mode: u32,
     fill: impl FnOnce(&mut File, &Path) -> Result<(), ExecError>,
 ) -> Result<(), ExecError> {
+    replace_file(path, mode, true, fill)
+}
+
+/// [`replace_file_atomically`], with the fsyncs only when `durable`: a crash may then leave
+/// the previous version of `path` (never a torn one), which is all a progress note needs.
+fn replace_file(
+    path: &Path,
+    mode: u32,
+    durable: bool,
+    fill: impl FnOnce(&mut File, &Path) -> Result<(), ExecError>,
+) -> Result<(), ExecError> {
     use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::fs::PermissionsExt;
     let temp = temp_beside(path);
@@ -219,15 +230,17 @@ pub fn replace_file_atomically(
         // Set after writing: the umask may have cut bits from a creation mode.
         file.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(|e| ExecError::io(&temp, "set the mode of a temp file", e))?;
-        file.sync_all()
-            .map_err(|e| ExecError::io(&temp, "fsync a temp file", e))?;
+        if durable {
+            file.sync_all()
+                .map_err(|e| ExecError::io(&temp, "fsync a temp file", e))?;
+        }
         fs::rename(&temp, path).map_err(|e| ExecError::io(path, "rename a temp file over", e))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
     result?;
-    if let Some(parent) = path.parent() {
+    if durable && let Some(parent) = path.parent() {
         sync_dir(parent);
     }
     Ok(())
@@ -237,6 +250,18 @@ pub fn replace_file_atomically(
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ExecError> {
     replace_file_atomically(path, mode, |file, temp| {
         file.write_all(bytes)
+            .map_err(|e| ExecError::io(temp, "write a temp file", e))
+    })
+}
+
+/// Serialize `value` as JSON and replace `path` with it atomically but without fsync (see
+/// [`replace_file`]): for notes whose loss in a crash changes nothing (a journal's progress,
+/// when recovery restores every backed-up entry whatever the progress says).
+pub fn write_json_unsynced<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), ExecError> {
+    let text = serde_json::to_vec(value)
+        .map_err(|e| ExecError::io(path, "serialize JSON", std::io::Error::other(e.to_string())))?;
+    replace_file(path, 0o644, false, |file, temp| {
+        file.write_all(&text)
             .map_err(|e| ExecError::io(temp, "write a temp file", e))
     })
 }

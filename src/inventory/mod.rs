@@ -181,7 +181,47 @@ pub struct Installation {
     pub os_managed: bool,
 }
 
+/// The distributions a venv with `include-system-site-packages = true` sees from a base at
+/// `prefix` of `minor`: `*.dist-info` / `*.egg-info` names (PEP 503-normalized) in its
+/// `lib/pythonX.Y/site-packages`, and for `/usr` Debian's `dist-packages` dirs. Read from the
+/// directory listings only.
+pub fn system_distributions(
+    prefix: &Path,
+    minor: &PythonVersion,
+) -> std::collections::BTreeSet<String> {
+    let lib = format!("python{}", minor.short());
+    let mut dirs = vec![prefix.join("lib").join(&lib).join("site-packages")];
+    if prefix == Path::new("/usr") {
+        dirs.push(PathBuf::from("/usr/lib/python3/dist-packages"));
+        dirs.push(Path::new("/usr/lib").join(&lib).join("dist-packages"));
+        dirs.push(Path::new("/usr/local/lib").join(&lib).join("dist-packages"));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let Some(stem) = file
+                .strip_suffix(".dist-info")
+                .or_else(|| file.strip_suffix(".egg-info"))
+            else {
+                continue;
+            };
+            let name = stem.split('-').next().unwrap_or(stem);
+            names.insert(crate::dists::normalize_name(name));
+        }
+    }
+    names
+}
+
 impl Installation {
+    /// What a `include-system-site-packages` venv based on this installation sees.
+    pub fn system_distributions(&self) -> std::collections::BTreeSet<String> {
+        system_distributions(&self.prefix, &self.version)
+    }
+
     /// The path a venv should link to (and name in `home`): of the canonical path and its
     /// aliases, the one the installer keeps across routine upgrades (see [`stability`]).
     pub fn stable_path(&self) -> stability::StablePath {
