@@ -59,17 +59,35 @@ impl CheckOutcome {
     }
 }
 
-/// Find the venvs under `paths`, reporting progress as the walk goes.
+/// Find the venvs under `paths`, reporting progress as the walk goes. With `state`, also the
+/// venvs under `paths` a killed repair left a journal for, even where no venv is on disk right
+/// now (DESIGN.md rule 5: the next venvfix that touches the path finds it).
 pub fn find_venvs(
     paths: &[PathBuf],
     options: &ScanOptions,
+    state: Option<&ExecOptions>,
     progress: &(dyn Fn(ScanProgress) + Sync),
 ) -> (Vec<PathBuf>, Vec<Unchecked>) {
     let report = scan(paths, options, progress);
-    (
-        report.venvs.into_iter().map(|f| f.path).collect(),
-        report.errors.iter().map(Unchecked::from).collect(),
-    )
+    let mut venvs: Vec<PathBuf> = report.venvs.into_iter().map(|f| f.path).collect();
+    let interrupted = state
+        .map(|s| execute::interrupted_under(paths, s))
+        .unwrap_or_default();
+    let is_interrupted =
+        |path: &Path| execute::state::canonical_venv(path).is_ok_and(|p| interrupted.contains(&p));
+    let errors = report
+        .errors
+        .iter()
+        .filter(|e| !is_interrupted(e.path()))
+        .map(Unchecked::from)
+        .collect();
+    let scanned: Vec<PathBuf> = venvs
+        .iter()
+        .filter_map(|v| execute::state::canonical_venv(v).ok())
+        .collect();
+    venvs.extend(interrupted.iter().filter(|v| !scanned.contains(v)).cloned());
+    venvs.sort();
+    (venvs, errors)
 }
 
 /// Inspect and diagnose each venv; `inventory` is asked only if there is a venv to judge.
@@ -90,7 +108,11 @@ pub fn check_venvs(
             let venv = Venv::inspect(path).map_err(|e| Unchecked {
                 path: path.clone(),
                 code: "invalid-venv",
-                message: e.to_string(),
+                // A venv moved aside by a killed recreate: what to run says more than "missing".
+                message: state
+                    .and_then(|s| execute::pending(path, s))
+                    .map(|p| p.message())
+                    .unwrap_or_else(|| e.to_string()),
             })?;
             let mut diagnosis = diagnose(venv, &inventory);
             if let Some(state) = state {

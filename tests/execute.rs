@@ -265,7 +265,7 @@ fn relink_is_applied_verified_and_undone_byte_identical() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hi");
 
     let undone = undo(&s.venv, &s.options, false).unwrap();
-    assert!(!undone.recovered);
+    assert!(undone.recovered.is_none());
     let lines: Vec<String> = undone.restored.iter().map(|r| r.to_string()).collect();
     assert!(
         lines.contains(&format!("{} -> {}", link.display(), old_target.display())),

@@ -36,7 +36,8 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
     let started = std::time::Instant::now();
     let spinner = ScanSpinner::new(printer);
     let dirs = std::sync::atomic::AtomicU64::new(0);
-    let (venvs, scan_errors) = find_venvs(&paths, &options, &|p| {
+    let state = ExecOptions::from_env().ok();
+    let (venvs, scan_errors) = find_venvs(&paths, &options, state.as_ref(), &|p| {
         dirs.fetch_max(p.dirs_visited, std::sync::atomic::Ordering::Relaxed);
         spinner.update(p)
     });
@@ -47,7 +48,6 @@ pub fn run(args: &CheckArgs, settings: &Settings, printer: &Printer) -> ExitCode
         started.elapsed()
     ));
     let started = std::time::Instant::now();
-    let state = ExecOptions::from_env().ok();
     let mut outcome = check_venvs(
         &venvs,
         || {
@@ -159,9 +159,19 @@ pub fn resolve_paths(
         gone: Vec::new(),
         code: ExitCode::Success,
     };
+    let state = ExecOptions::from_env().ok();
     for path in given {
         let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
-        let problem = if std::fs::symlink_metadata(path).is_err() {
+        let interrupted = || {
+            state
+                .as_ref()
+                .is_some_and(|s| venvfix::execute::pending(path, s).is_some())
+        };
+        let problem = if std::fs::symlink_metadata(path).is_err() && interrupted() {
+            // A venv moved aside by a killed repair: found from the state dir.
+            paths.search.push(path.clone());
+            None
+        } else if std::fs::symlink_metadata(path).is_err() {
             Some(("not-found", "does not exist"))
         } else if is_dir && venv_marker(path).is_none() && enclosing_venv(path).is_some() {
             // `venv/bin`, `venv/lib/python3.12/site-packages`: the venv it belongs to.

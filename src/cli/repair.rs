@@ -62,7 +62,10 @@ pub fn run(args: &RepairArgs, settings: &Settings, printer: &Printer) -> ExitCod
         return code;
     }
     let spinner = ScanSpinner::new(printer);
-    let (venvs, scan_errors) = find_venvs(&paths, &ScanOptions::default(), &|p| spinner.update(p));
+    let state = ExecOptions::from_env().ok();
+    let (venvs, scan_errors) = find_venvs(&paths, &ScanOptions::default(), state.as_ref(), &|p| {
+        spinner.update(p)
+    });
     spinner.finish();
     for error in &scan_errors {
         warn_unchecked(error, printer);
@@ -260,12 +263,7 @@ fn recover_interrupted(
         match execute::recover(venv, options) {
             Ok(None) => {}
             Ok(Some(recovered)) => {
-                printer.warn(&format!(
-                    "`{}`: rolled back a repair interrupted on {} (pid {})",
-                    venv.display(),
-                    recovered.started_at,
-                    recovered.pid
-                ));
+                printer.warn(&format!("`{}`: {}", venv.display(), recovered.message()));
                 for restored in &recovered.restored {
                     printer.status(&format!("  restored {restored}"));
                 }

@@ -193,7 +193,13 @@ fn list(histories: &[VenvHistory], printer: &Printer) {
 /// The history of every venv under `dir`: those found there now (by identity, so moved ones
 /// too) and those venvfix recorded there.
 fn histories_under(dir: &Path, history: &History) -> Vec<VenvHistory> {
-    let (venvs, _) = find_venvs(&[dir.to_path_buf()], &ScanOptions::default(), &|_| {});
+    let state = ExecOptions::from_env().ok();
+    let (venvs, _) = find_venvs(
+        &[dir.to_path_buf()],
+        &ScanOptions::default(),
+        state.as_ref(),
+        &|_| {},
+    );
     let mut out: Vec<VenvHistory> = venvs
         .iter()
         .filter_map(|v| canonical_venv(v).ok())
@@ -222,11 +228,8 @@ fn undo_one(
     document.push(entry_of(venv, &result));
     match result {
         Ok(undone) => {
-            if undone.recovered {
-                printer.status(&format!(
-                    "rolled back an interrupted repair of `{}`",
-                    undone.venv.display()
-                ));
+            if let Some(recovered) = &undone.recovered {
+                printer.status(&format!("`{}`: {recovered}", undone.venv.display()));
             } else {
                 let what = undone
                     .step
@@ -261,7 +264,7 @@ fn undo_one(
                     venvfix::shell::quote(venv)
                 ));
             }
-            if !undone.recovered && request.from.is_none() {
+            if undone.recovered.is_none() && request.from.is_none() {
                 let left = History::load(&options.state_dir)
                     .map(|h| {
                         h.of_venv(&undone.venv)

@@ -33,7 +33,7 @@ fn diagnose_all(
         follow_links,
         ..ScanOptions::default()
     };
-    let (venvs, scan_errors) = find_venvs(paths, &options, &|_| {});
+    let (venvs, scan_errors) = find_venvs(paths, &options, None, &|_| {});
     let mut outcome = check_venvs(&venvs, || inventory.clone(), None);
     outcome.errors.splice(0..0, scan_errors);
     for error in &outcome.errors {

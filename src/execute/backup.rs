@@ -158,8 +158,25 @@ const MANIFEST: &str = "manifest.json";
 const ENTRIES: &str = "entries";
 const WHOLE: &str = "venv";
 const CREATED: &str = "created.json";
+/// Where a recreate's new venv dir is made, and its identity recorded, before it is renamed
+/// into the venv's place: the venv path only ever holds the original or a dir venvfix knows.
+const NEW: &str = "new";
 
 impl Backup {
+    /// A new, empty backup dir under `backups`, to be named in the journal before it is filled
+    /// ([`Backup::take_in`], [`Backup::prepare_whole_in`]).
+    pub fn reserve(backups: &Path) -> Result<PathBuf, ExecError> {
+        fs::create_dir_all(backups)
+            .map_err(|e| ExecError::io(backups, "create the backups directory", e))?;
+        unique_dir(backups, &compact_now())
+    }
+
+    /// A backup dir killed before its manifest was written: it never backed anything up.
+    pub fn incomplete(dir: &Path) -> bool {
+        fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
+            && fs::symlink_metadata(dir.join(MANIFEST)).is_err()
+    }
+
     /// Save the current state of `paths` (relative to `venv`) into a new backup dir.
     pub fn take(
         venv: &Path,
@@ -167,7 +184,16 @@ impl Backup {
         backups: &Path,
         reason: &str,
     ) -> Result<Backup, ExecError> {
-        let dir = unique_dir(backups, &compact_now())?;
+        Backup::take_in(Backup::reserve(backups)?, venv, paths, reason)
+    }
+
+    /// [`Backup::take`] into the reserved, empty `dir`.
+    pub fn take_in(
+        dir: PathBuf,
+        venv: &Path,
+        paths: &[PathBuf],
+        reason: &str,
+    ) -> Result<Backup, ExecError> {
         let mut entries: Vec<Entry> = Vec::new();
         for rel in paths {
             check_relative(rel)?;
@@ -202,6 +228,28 @@ impl Backup {
     /// Prepare a whole-venv backup: the dir and its manifest. The venv itself is moved in by
     /// [`Backup::move_venv_in`], after the journal names this backup.
     pub fn prepare_whole(venv: &Path, backups: &Path, reason: &str) -> Result<Backup, ExecError> {
+        Backup::check_whole(venv, backups)?;
+        Backup::prepare_whole_in(Backup::reserve(backups)?, venv, reason)
+    }
+
+    /// Refuse a whole-venv backup that cannot keep the original by one rename (a mount point
+    /// whose state dir is elsewhere), before anything is journaled.
+    pub fn check_whole(venv: &Path, backups: &Path) -> Result<(), ExecError> {
+        Backup::saved_place(venv, backups, false).map(|_| ())
+    }
+
+    /// Where the original of a whole-venv backup goes: in the backup dir, or beside the venv
+    /// (`.<name>.venvfix-original-*/venv`, made when `create`) when the state dir is on another
+    /// filesystem.
+    fn saved_place(
+        venv: &Path,
+        backups: &Path,
+        create: bool,
+    ) -> Result<Option<PathBuf>, ExecError> {
+        let backups = backups
+            .ancestors()
+            .find(|a| fs::symlink_metadata(a).is_ok())
+            .unwrap_or(backups);
         let dev_of = |p: &Path| {
             fs::symlink_metadata(p)
                 .map(|m| m.dev())
@@ -210,35 +258,42 @@ impl Backup {
         let venv_dev = dev_of(venv)?;
         // The original is kept by one rename, so it must stay on its own filesystem: beside
         // the venv when the state dir is elsewhere (`/data`, `/mnt`, a separate `/home`).
-        let saved = if venv_dev != dev_of(backups)? {
-            let parent = venv.parent().ok_or_else(|| ExecError::Refused {
+        if venv_dev == dev_of(backups)? {
+            return Ok(None);
+        }
+        let parent = venv.parent().ok_or_else(|| ExecError::Refused {
+            path: venv.to_path_buf(),
+            op: "move the venv aside for a recreate".into(),
+            why: "it has no parent directory".into(),
+        })?;
+        if dev_of(parent)? != venv_dev {
+            return Err(ExecError::Refused {
                 path: venv.to_path_buf(),
                 op: "move the venv aside for a recreate".into(),
-                why: "it has no parent directory".into(),
-            })?;
-            if dev_of(parent)? != venv_dev {
-                return Err(ExecError::Refused {
-                    path: venv.to_path_buf(),
-                    op: "move the venv aside for a recreate".into(),
-                    why: "it is a mount point: the original cannot be kept by a rename on its \
-                          own filesystem; recreate it by hand, or mount the filesystem one \
-                          level up"
-                        .into(),
-                });
-            }
-            let name = venv
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "venv".into());
-            let aside = unique_dir(
-                parent,
-                &format!(".{name}.venvfix-original-{}", compact_now()),
-            )?;
-            Some(aside.join(WHOLE))
-        } else {
-            None
-        };
-        let dir = unique_dir(backups, &compact_now())?;
+                why: "it is a mount point: the original cannot be kept by a rename on its \
+                      own filesystem; recreate it by hand, or mount the filesystem one \
+                      level up"
+                    .into(),
+            });
+        }
+        if !create {
+            return Ok(None);
+        }
+        let name = venv
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "venv".into());
+        let aside = unique_dir(
+            parent,
+            &format!(".{name}.venvfix-original-{}", compact_now()),
+        )?;
+        Ok(Some(aside.join(WHOLE)))
+    }
+
+    /// [`Backup::prepare_whole`] in the reserved, empty `dir`.
+    pub fn prepare_whole_in(dir: PathBuf, venv: &Path, reason: &str) -> Result<Backup, ExecError> {
+        let backups = dir.parent().unwrap_or(&dir).to_path_buf();
+        let saved = Backup::saved_place(venv, &backups, true)?;
         let manifest = Manifest {
             format: 1,
             venv: venv.to_path_buf(),
@@ -252,27 +307,60 @@ impl Backup {
         Ok(Backup { dir, manifest })
     }
 
-    /// Move the venv into the backup (one rename, never a copy). With `create_empty`, make an
-    /// empty dir in its place for the new venv, recording its identity so a rollback may remove
-    /// it and nothing else.
-    pub fn move_venv_in(&self, create_empty: bool) -> Result<(), ExecError> {
-        let venv = &self.manifest.venv;
-        let saved = self.saved_venv();
-        fs::rename(venv, &saved)
-            .map_err(|e| ExecError::io(venv, "move the venv aside into the backup", e))?;
-        sync_dir(&self.dir);
-        if !create_empty {
-            return Ok(());
-        }
-        fs::create_dir(venv).map_err(|e| ExecError::io(venv, "create the new venv dir", e))?;
-        let meta = fs::symlink_metadata(venv)
-            .map_err(|e| ExecError::io(venv, "inspect the new dir", e))?;
+    /// Make the empty dir of the new venv inside the backup and record its identity, before it
+    /// is moved into the venv's place: a rollback may then remove it there, and nothing else.
+    pub fn stage_new_dir(&self) -> Result<(), ExecError> {
+        let new = self.new_dir();
+        fs::create_dir(&new).map_err(|e| ExecError::io(&new, "create the new venv dir", e))?;
+        super::failpoint::hit("new-dir-made");
+        let meta = fs::symlink_metadata(&new)
+            .map_err(|e| ExecError::io(&new, "inspect the new dir", e))?;
         let created = CreatedDir {
             dev: meta.dev(),
             ino: meta.ino(),
             birth_ns: birth_ns(&meta),
         };
-        write_json(&self.dir.join(CREATED), &created)
+        write_json(&self.dir.join(CREATED), &created)?;
+        super::failpoint::hit("new-dir-recorded");
+        Ok(())
+    }
+
+    /// Move the venv into the backup (one rename, never a copy). With `put_new`, then rename
+    /// the dir made by [`Backup::stage_new_dir`] into its place.
+    pub fn move_venv_in(&self, put_new: bool) -> Result<(), ExecError> {
+        let venv = &self.manifest.venv;
+        let saved = self.saved_venv();
+        fs::rename(venv, &saved)
+            .map_err(|e| ExecError::io(venv, "move the venv aside into the backup", e))?;
+        sync_dir(&self.dir);
+        super::failpoint::hit("moved-aside");
+        if !put_new {
+            return Ok(());
+        }
+        let new = self.new_dir();
+        fs::rename(&new, venv)
+            .map_err(|e| ExecError::io(venv, "put the new venv dir in place", e))?;
+        if let Some(parent) = venv.parent() {
+            sync_dir(parent);
+        }
+        super::failpoint::hit("new-dir-in-place");
+        Ok(())
+    }
+
+    /// A whole-venv backup whose original venv is still in it (not yet renamed back).
+    pub fn original_still_saved(&self) -> bool {
+        self.manifest.whole_venv && fs::symlink_metadata(self.saved_venv()).is_ok()
+    }
+
+    /// Where a recreate's new dir is made before it takes the venv's place: beside the saved
+    /// original, so on the venv's filesystem.
+    pub fn new_dir(&self) -> PathBuf {
+        self.saved_venv().with_file_name(NEW)
+    }
+
+    /// Whether this whole-venv backup already holds the venv it was taken of.
+    pub fn holds_venv(&self) -> bool {
+        self.original_still_saved()
     }
 
     /// Where a whole-venv backup keeps the original venv (after [`Backup::move_venv_in`]).
@@ -403,6 +491,11 @@ impl Backup {
             check_relative(&entry.path)?;
             let target = venv.join(&entry.path);
             remove_leftover(&temp_beside(&target))?;
+            // Only what differs is rewritten: a venv the repair never touched (read-only, on a
+            // full disk) is restored without a single write.
+            if describe_entry(&target).is_ok_and(|now| now == entry.kind) {
+                continue;
+            }
             match &entry.kind {
                 EntryKind::Symlink { target: link } => replace_with_symlink(&target, link)?,
                 EntryKind::File { mode, hash, .. } => {
@@ -433,6 +526,12 @@ impl Backup {
             path: PathBuf::from("."),
             kind: EntryKind::Tree,
         }];
+        // A new dir made but never moved into place is only ours.
+        let new = self.new_dir();
+        if fs::symlink_metadata(&new).is_ok_and(|m| m.is_dir()) {
+            fs::remove_dir_all(&new)
+                .map_err(|e| ExecError::io(&new, "remove the unused new venv dir", e))?;
+        }
         if fs::symlink_metadata(&saved).is_err() {
             // Never moved in (interrupted before the rename), or already restored.
             return if fs::symlink_metadata(venv).is_ok() {

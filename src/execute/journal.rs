@@ -1,12 +1,15 @@
 //! The journal (DESIGN.md rule 5): `<venvstate>/journal.json` says a change is in progress,
 //! which backup undoes it, and which actions are done.
 //!
-//! It is written atomically before the first change and after each action, and removed when
-//! the run ends (applied and verified, or rolled back). A journal found at start-up means a
-//! run was killed half-way: [`super::recover`] restores its backup. What each successful step
-//! was is recorded beside its backup ([`super::history`]); `last.json` ([`LastRepair`]) is what
-//! an older venvfix kept instead, still read so its backups stay in the history. This module
-//! only reads and writes those files; it never touches a venv.
+//! It is written atomically before anything else (intent first: it names the backup before the
+//! backup is taken), again before each step that changes the venv or starts a child, and
+//! removed when the run ends. A journal found later means a run was killed half-way:
+//! [`super::recover`] rolls a repair back from its backup (or records it, once it was
+//! verified) and finishes an undo; each of those is idempotent, so a killed recovery is simply
+//! run again. What each successful step was is recorded beside its backup
+//! ([`super::history`]); `last.json` ([`LastRepair`]) is what an older venvfix kept instead,
+//! still read so its backups stay in the history. This module only reads and writes those
+//! files; it never touches a venv.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ExecError;
 use super::backup::AfterRepair;
+use super::children::ChildGroup;
+use super::history::Record;
 use super::state::{read_json, rfc3339_now, write_json};
 
 /// What an interrupted run was doing.
@@ -26,6 +31,19 @@ pub enum JournalState {
     Undoing,
 }
 
+/// How far a run got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// The backup named is being taken: nothing in the venv has changed yet.
+    BackingUp,
+    /// The venv is being changed (or, for an undo, restored).
+    #[default]
+    Changing,
+    /// The repair was applied and verified (`record` is set): recovery records it.
+    Verified,
+}
+
 /// `journal.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Journal {
@@ -34,8 +52,14 @@ pub struct Journal {
     pub venv: PathBuf,
     /// The plan being applied, as `repair --json` shows it (`null` for an undo).
     pub plan: serde_json::Value,
-    /// The backup that undoes this run.
+    /// The backup that undoes this run (for an undo: the state saved before it).
     pub backup: PathBuf,
+    /// How far the run got.
+    #[serde(default)]
+    pub step: Step,
+    /// An undo: the backup being put back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restoring: Option<PathBuf>,
     /// Indices of the plan's actions already applied.
     pub done: Vec<usize>,
     pub started_at: String,
@@ -44,6 +68,15 @@ pub struct Journal {
     /// removed; rolling the undo back marks it applied again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undoing: Option<PathBuf>,
+    /// The process group of the installers this run starts, recorded before the first starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<ChildGroup>,
+    /// The record of the verified repair (with [`Step::Verified`]): recovery writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<Record>,
+    /// The venv's other history groups (it was moved), kept pointing at it by the record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<PathBuf>,
 }
 
 impl Journal {
@@ -58,10 +91,15 @@ impl Journal {
             venv: venv.to_path_buf(),
             plan,
             backup: backup.to_path_buf(),
+            step: Step::BackingUp,
+            restoring: None,
             done: Vec::new(),
             started_at: rfc3339_now(),
             pid: std::process::id(),
             undoing: None,
+            children: None,
+            record: None,
+            groups: Vec::new(),
         }
     }
 

@@ -12,10 +12,21 @@
 //! a venv are the plan's entries. The executor has no dry-run mode and never prints: the CLI
 //! shows the plan before calling [`apply`] and renders what comes back.
 //!
-//! Test hook: `VENVFIX_FAILPOINT=after-action:N` makes [`apply`] abort the process right after
-//! the N-th action (1-based, in plan order) is applied and journaled, to test recovery.
+//! Intent first (rule 5): the journal names the backup before the backup is taken, and is
+//! rewritten before each step that changes the venv or starts a child; a recreate's new dir is
+//! made and recorded inside the backup before it is renamed into the venv's place; installers
+//! run in a journaled process group that dies with venvfix ([`children`]). [`recover`] rolls
+//! an interrupted repair back (or records it, once verified) and finishes an interrupted undo;
+//! each of its steps is idempotent, so killing recovery itself is safe. A journal is trusted
+//! only for the venv and the backups of its own state dir. Before anything is written,
+//! [`writable`] refuses a venv that cannot be written or whose directories are links.
+//!
+//! Test hook: [`failpoint`] (`VENVFIX_FAILPOINT`) kills the process at a named or numbered
+//! step, for `tests/faults.rs`.
 
 pub mod backup;
+pub mod children;
+pub mod failpoint;
 pub mod history;
 pub mod journal;
 pub mod lock;
@@ -23,6 +34,7 @@ pub mod recreate;
 mod rewrite;
 pub mod state;
 pub mod verify;
+pub mod writable;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -39,7 +51,7 @@ use crate::safe_read::{self, Follow};
 
 pub use backup::{AfterRepair, Backup, EntryKind, Restored};
 pub use history::{Applicable, History, Record, StepKind, VenvHistory};
-pub use journal::{Journal, JournalState, LastRepair};
+pub use journal::{Journal, JournalState, LastRepair, Step};
 pub use lock::VenvLock;
 pub use state::VenvState;
 pub use verify::Verification;
@@ -275,6 +287,25 @@ pub struct Recovered {
     pub done: Vec<usize>,
     pub backup: PathBuf,
     pub restored: Vec<Restored>,
+    /// The run was carried to its end instead (a verified repair recorded, an undo finished).
+    pub completed: bool,
+}
+
+impl Recovered {
+    /// What recovery did, as a sentence (the CLI prefixes the venv).
+    pub fn message(&self) -> String {
+        let when = format!("interrupted on {} (pid {})", self.started_at, self.pid);
+        match (self.state, self.completed) {
+            (JournalState::Applying, false) => format!("rolled back a repair {when}"),
+            (JournalState::Applying, true) => {
+                format!("completed a repair {when}: it had been applied and verified")
+            }
+            (JournalState::Undoing, true) => format!("finished an undo {when}"),
+            (JournalState::Undoing, false) => {
+                format!("dropped an undo {when} before it changed anything")
+            }
+        }
+    }
 }
 
 /// A journal found for a venv, as `check` reports it (read-only): either a run that is still
@@ -337,8 +368,9 @@ pub struct Undone {
     /// Bytes freed by removing the recreated tree.
     pub freed: u64,
     pub restored: Vec<Restored>,
-    /// The undo found an interrupted run and rolled that back instead (nothing else was done).
-    pub recovered: bool,
+    /// The undo found an interrupted run and recovered that instead (nothing else was done):
+    /// what recovery did.
+    pub recovered: Option<String>,
 }
 
 /// How [`undo_with`] undoes.
@@ -399,63 +431,91 @@ pub fn apply_with(
         });
     }
     let plan_json = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
-    let failpoint = failpoint();
     let from = side_before(&venv, plan);
     // The history this venv had under other paths (it was moved): kept pointing at it.
     let groups = history::History::load(&options.state_dir)
         .map(|h| h.of_venv(&venv).groups())
         .unwrap_or_default();
-
-    let (backup, mut journal) = if let [Action::Recreate(spec)] = plan.actions.as_slice() {
-        let Some(hook) = recreate else {
-            return Err(ExecError::InvalidPlan {
-                path: venv,
-                why: "recreating a venv is not available in this build".into(),
-            });
-        };
-        // A package installed (or a file added) since planning would be left out: refuse.
-        if let Some(what) = spec.stale(&venv) {
-            return Err(ExecError::Stale { venv, what });
+    let whole = match plan.actions.as_slice() {
+        [Action::Recreate(spec)] => {
+            let Some(hook) = recreate else {
+                return Err(ExecError::InvalidPlan {
+                    path: venv,
+                    why: "recreating a venv is not available in this build".into(),
+                });
+            };
+            // A package installed (or a file added) since planning would be left out: refuse.
+            if let Some(what) = spec.stale(&venv) {
+                return Err(ExecError::Stale { venv, what });
+            }
+            Backup::check_whole(&venv, &state.backups_dir())?;
+            Some((spec, hook))
         }
-        let backup = Backup::prepare_whole(&venv, &state.backups_dir(), "repair")?;
-        let mut journal = Journal::new(
-            JournalState::Applying,
-            &venv,
-            plan_json.clone(),
-            &backup.dir,
-        );
-        journal.write(&journal_path)?;
-        let result = backup.move_venv_in(true).and_then(|()| {
-            hook(spec, &venv, &backup.saved_venv()).map_err(|message| ExecError::Recreate {
-                venv: venv.clone(),
-                message,
-            })
-        });
+        _ => {
+            preflight(&venv, plan)?;
+            None
+        }
+    };
+    let touched: Vec<PathBuf> = plan.actions.iter().fold(Vec::new(), |mut all, action| {
+        let path = action.touches();
+        if !all.contains(&path) {
+            all.push(path);
+        }
+        all
+    });
+    if whole.is_none() {
+        writable::check(&venv, &touched)?;
+    } else {
+        writable::check_parent(&venv)?;
+    }
+
+    // Intent first: the journal names the backup before anything is saved or changed, so a
+    // kill at any later instant is found and undone (a backup without a manifest never changed
+    // anything and is simply removed).
+    let dir = Backup::reserve(&state.backups_dir())?;
+    let mut journal = Journal::new(JournalState::Applying, &venv, plan_json.clone(), &dir);
+    journal.write(&journal_path)?;
+    failpoint::hit("journal-written");
+    let taken = match &whole {
+        Some(_) => Backup::prepare_whole_in(dir.clone(), &venv, "repair"),
+        None => Backup::take_in(dir.clone(), &venv, &touched, "repair"),
+    };
+    let backup = match taken {
+        Ok(backup) => backup,
+        Err(cause) => {
+            // Nothing was changed: drop the partial backup with its journal.
+            let _ = fs::remove_dir_all(&dir);
+            Journal::remove(&journal_path)?;
+            return Err(cause);
+        }
+    };
+    failpoint::hit("backup-taken");
+    journal.step = Step::Changing;
+    if let Some((spec, hook)) = whole {
+        // The installers' process group is journaled before any of them starts.
+        journal.children = children::group();
+        if let Err(cause) = journal.write(&journal_path) {
+            return Err(rollback(&venv, &backup, &journal_path, cause));
+        }
+        failpoint::hit("children-group-recorded");
+        let result = backup
+            .stage_new_dir()
+            .and_then(|()| backup.move_venv_in(true))
+            .and_then(|()| {
+                hook(spec, &venv, &backup.saved_venv()).map_err(|message| ExecError::Recreate {
+                    venv: venv.clone(),
+                    message,
+                })
+            });
         if let Err(cause) = result {
             return Err(rollback(&venv, &backup, &journal_path, cause));
         }
+        failpoint::hit("recreated");
         journal.done.push(0);
-        step_done(&venv, &backup, &journal, &journal_path, &[0], failpoint)?;
-        (backup, journal)
+        step_done(&venv, &backup, &journal, &journal_path, &[0])?;
     } else {
-        preflight(&venv, plan)?;
-        let mut touched: Vec<PathBuf> = Vec::new();
-        for action in &plan.actions {
-            let path = action.touches();
-            if !touched.contains(&path) {
-                touched.push(path);
-            }
-        }
-        let backup = Backup::take(&venv, &touched, &state.backups_dir(), "repair")?;
-        let journal = Journal::new(
-            JournalState::Applying,
-            &venv,
-            plan_json.clone(),
-            &backup.dir,
-        );
         journal.write(&journal_path)?;
-        (backup, journal)
-    };
+    }
 
     for index in 0..plan.actions.len() {
         if journal.done.contains(&index) {
@@ -471,7 +531,7 @@ pub fn apply_with(
             Err(cause) => return Err(rollback(&venv, &backup, &journal_path, cause)),
         };
         journal.done.extend(&indices);
-        step_done(&venv, &backup, &journal, &journal_path, &indices, failpoint)?;
+        step_done(&venv, &backup, &journal, &journal_path, &indices)?;
     }
 
     if cancelled() {
@@ -511,6 +571,7 @@ pub fn apply_with(
             }
         }
     }
+    failpoint::hit("verified");
     if !verification.ok {
         return Err(match restore_and_clear(&backup, &journal_path) {
             Ok(()) => {
@@ -531,33 +592,36 @@ pub fn apply_with(
         });
     }
 
-    // What the repair left, for `undo` to see later changes by. Every error past the first
-    // change rolls back, so an error that comes back bare means nothing was changed.
-    let recorded = AfterRepair::record(&backup).and_then(|after| {
-        let record = Record {
-            format: 1,
-            kind: StepKind::Repair,
-            venv: venv.clone(),
-            strategy: Some(plan.strategy.as_str().to_string()),
-            from: Some(from),
-            to: plan.target.as_ref().map(|t| history::Side {
-                version: Some(t.version.to_string()),
-                python: Some(t.path.clone()),
-            }),
-            applied_at: state::rfc3339_now(),
-            batch: options.batch.clone(),
-            after: Some(after),
-            plan: plan_json,
-            undone_at: None,
-            undoes: None,
-        };
-        history::write_record(&backup.dir, &record)?;
-        history::note_identity(&state, &groups)
+    // What the repair left, for `undo` to see later changes by. Journaled first: from here on
+    // an interrupted run is completed (recorded), not rolled back, since the venv works.
+    let after = match AfterRepair::record(&backup) {
+        Ok(after) => after,
+        Err(cause) => return Err(rollback(&venv, &backup, &journal_path, cause)),
+    };
+    journal.step = Step::Verified;
+    journal.record = Some(Record {
+        format: 1,
+        kind: StepKind::Repair,
+        venv: venv.clone(),
+        strategy: Some(plan.strategy.as_str().to_string()),
+        from: Some(from),
+        to: plan.target.as_ref().map(|t| history::Side {
+            version: Some(t.version.to_string()),
+            python: Some(t.path.clone()),
+        }),
+        applied_at: state::rfc3339_now(),
+        batch: options.batch.clone(),
+        after: Some(after),
+        plan: plan_json,
+        undone_at: None,
+        undoes: None,
     });
-    if let Err(cause) = recorded {
+    journal.groups = groups;
+    if let Err(cause) = journal.write(&journal_path) {
         return Err(rollback(&venv, &backup, &journal_path, cause));
     }
-    Journal::remove(&journal_path)?;
+    failpoint::hit("verified-journaled");
+    commit(&state, &journal)?;
     Ok(Applied {
         venv,
         backup_size: history::disk_usage(&backup.dir)
@@ -572,6 +636,17 @@ pub fn apply_with(
         backup: backup.dir,
         verification,
     })
+}
+
+/// Record a verified repair in its backup (the step `undo` reverts), then end its journal.
+/// Idempotent: a run killed in between is completed by recovery with the same call.
+fn commit(state: &VenvState, journal: &Journal) -> Result<(), ExecError> {
+    if let Some(record) = &journal.record {
+        history::write_record(&journal.backup, record)?;
+        failpoint::hit("record-written");
+        history::note_identity(state, &journal.groups)?;
+    }
+    Journal::remove(&state.journal_path())
 }
 
 /// What the venv ran before the repair: its recorded version and the interpreter its first
@@ -597,35 +672,21 @@ fn side_before(venv: &Path, plan: &Plan) -> history::Side {
     history::Side { version, python }
 }
 
-/// Journal a finished step; on a journal write error roll back; then the failpoint.
+/// Journal a finished step; on a journal write error roll back; then the kill point.
 fn step_done(
     venv: &Path,
     backup: &Backup,
     journal: &Journal,
     journal_path: &Path,
     indices: &[usize],
-    failpoint: Option<usize>,
 ) -> Result<(), ExecError> {
     if let Err(cause) = journal.write_progress(journal_path) {
         return Err(rollback(venv, backup, journal_path, cause));
     }
-    if let Some(n) = failpoint
-        && indices.iter().any(|i| i + 1 == n)
-    {
-        // Test hook (VENVFIX_FAILPOINT): die the way a killed process does.
-        std::process::abort();
+    for index in indices {
+        failpoint::hit(&format!("after-action:{}", index + 1));
     }
     Ok(())
-}
-
-/// `VENVFIX_FAILPOINT=after-action:N` (a test hook; see the module docs).
-fn failpoint() -> Option<usize> {
-    std::env::var("VENVFIX_FAILPOINT")
-        .ok()?
-        .strip_prefix("after-action:")?
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// Restore `backup`; remove the journal only if that worked.
@@ -907,25 +968,230 @@ fn recover_locked(state: &VenvState) -> Result<Option<Recovered>, ExecError> {
     let Some(journal) = Journal::read(&journal_path)? else {
         return Ok(None);
     };
-    let backup = Backup::open(&journal.backup)?;
-    let restored = backup.restore_at(&state.venv)?;
-    if let Some(undoing) = &journal.undoing {
-        // The undo did not finish: the step it was undoing is applied again.
-        history::mark_undone(undoing, None)?;
+    // A journal is trusted only for the venv and the backups of this state dir (a forged one
+    // must not make recovery write anywhere else).
+    trusted(state, &journal_path, &journal.venv, &journal.backup)?;
+    if let Some(restoring) = &journal.restoring {
+        trusted(state, &journal_path, &journal.venv, restoring)?;
     }
-    Journal::remove(&journal_path)?;
-    // Rolled back, the venv is its own backup again: neither a failed repair nor a failed undo
-    // leaves one.
-    let _ = history::discard(&backup.dir);
+    // Installers of the killed run must not write into the venv while it is restored.
+    if let Some(group) = &journal.children {
+        children::kill_group(group);
+    }
+    let outcome = match (journal.state, journal.step) {
+        (JournalState::Applying, Step::Verified) => {
+            // The repair worked and was verified: record it rather than throw it away.
+            commit(state, &journal)?;
+            Recovery::Completed
+        }
+        (JournalState::Applying, _) => {
+            let restored = match Backup::open(&journal.backup) {
+                Ok(backup) => {
+                    let restored = backup.restore_at(&state.venv)?;
+                    failpoint::hit("recovery-restored");
+                    restored
+                }
+                // Killed while the backup was being taken: the venv was never changed.
+                Err(ExecError::Corrupt { .. }) if Backup::incomplete(&journal.backup) => {
+                    remove_incomplete(&journal.backup)?;
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            };
+            Journal::remove(&journal_path)?;
+            // Rolled back, the venv is its own backup again: a failed repair leaves none (the
+            // journal goes first, so a kill here leaves a leftover, never a stuck journal).
+            let _ = history::discard(&journal.backup);
+            Recovery::RolledBack(restored)
+        }
+        (JournalState::Undoing, _) => {
+            // An undo is finished, not reversed: reversing it would put the repaired state
+            // back and lose the way to the original.
+            match resume_undo(state, &journal)? {
+                Some(restored) => Recovery::UndoFinished(restored),
+                None => Recovery::RolledBack(Vec::new()),
+            }
+        }
+    };
+    let (completed, restored) = match outcome {
+        Recovery::Completed => (true, Vec::new()),
+        Recovery::RolledBack(r) => (false, r),
+        Recovery::UndoFinished(r) => (true, r),
+    };
     Ok(Some(Recovered {
         venv: state.venv.clone(),
         state: journal.state,
         started_at: journal.started_at,
         pid: journal.pid,
         done: journal.done,
-        backup: backup.dir,
+        backup: journal.restoring.unwrap_or(journal.backup),
         restored,
+        completed,
     }))
+}
+
+enum Recovery {
+    Completed,
+    RolledBack(Vec<Restored>),
+    UndoFinished(Vec<Restored>),
+}
+
+/// Refuse a journal or backup that is not this state dir's own, for this venv.
+fn trusted(
+    state: &VenvState,
+    journal_path: &Path,
+    venv: &Path,
+    backup: &Path,
+) -> Result<(), ExecError> {
+    let corrupt = |why: String| ExecError::Corrupt {
+        path: journal_path.to_path_buf(),
+        why,
+    };
+    if venv != state.venv {
+        return Err(corrupt(format!(
+            "it is about `{}`, not `{}`; nothing was changed",
+            venv.display(),
+            state.venv.display()
+        )));
+    }
+    let backups = state.backups_dir();
+    let inside = backup.parent() == Some(backups.as_path())
+        && backup.file_name().is_some_and(|n| n != "." && n != "..")
+        && fs::symlink_metadata(backup).is_ok_and(|m| m.is_dir());
+    if !inside {
+        return Err(corrupt(format!(
+            "its backup `{}` is not a backup directory of `{}`; nothing was changed",
+            backup.display(),
+            backups.display()
+        )));
+    }
+    match Backup::open(backup) {
+        Ok(opened) if opened.manifest.venv != state.venv => Err(corrupt(format!(
+            "its backup `{}` is of `{}`, not of `{}`; nothing was changed",
+            backup.display(),
+            opened.manifest.venv.display(),
+            state.venv.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Remove a backup dir killed before its manifest was written (it holds only copies).
+fn remove_incomplete(dir: &Path) -> Result<(), ExecError> {
+    // `remove_dir_all` never follows links inside the tree.
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ExecError::io(dir, "remove an incomplete backup", e)),
+    }
+}
+
+/// Finish an undo from wherever it stopped; every step is idempotent. `None` when it had not
+/// changed anything yet and is dropped instead.
+fn resume_undo(state: &VenvState, journal: &Journal) -> Result<Option<Vec<Restored>>, ExecError> {
+    let journal_path = state.journal_path();
+    let Some(restoring) = &journal.restoring else {
+        // A journal of an older venvfix: its safety backup holds the state before the undo.
+        let restored = Backup::open(&journal.backup)?.restore_at(&state.venv)?;
+        if let Some(undoing) = &journal.undoing {
+            history::mark_undone(undoing, None)?;
+        }
+        Journal::remove(&journal_path)?;
+        let _ = history::discard(&journal.backup);
+        return Ok(Some(restored));
+    };
+    let target = Backup::open(restoring)?;
+    let safety = match Backup::open(&journal.backup) {
+        Ok(safety) => safety,
+        Err(ExecError::Corrupt { .. }) if Backup::incomplete(&journal.backup) => {
+            // Killed while the state before the undo was being saved: nothing was changed
+            // yet, so the undo simply did not happen.
+            Journal::remove(&journal_path)?;
+            remove_incomplete(&journal.backup)?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let restored = finish_undo(
+        state,
+        &target,
+        &safety,
+        journal.undoing.as_deref(),
+        &journal.groups,
+    )?;
+    Journal::remove(&journal_path)?;
+    Ok(Some(restored))
+}
+
+/// The end of an undo once its safety backup is complete: (for a whole venv) move the current
+/// venv into it, put `target` back, mark the repair undone and record the undo in the safety
+/// backup. Every step is idempotent, so recovery finishes a killed undo with the same call.
+fn finish_undo(
+    state: &VenvState,
+    target: &Backup,
+    safety: &Backup,
+    undoing: Option<&Path>,
+    groups: &[PathBuf],
+) -> Result<Vec<Restored>, ExecError> {
+    let venv = &state.venv;
+    if safety.manifest.whole_venv
+        && target.original_still_saved()
+        && !safety.holds_venv()
+        && fs::symlink_metadata(venv).is_ok()
+    {
+        safety.move_venv_in(false)?;
+    }
+    let restored = target.restore_at(venv)?;
+    failpoint::hit("undo-restored");
+    let undone_at = state::rfc3339_now();
+    if let Some(step) = undoing {
+        history::mark_undone(step, Some(undone_at.clone()))?;
+        failpoint::hit("undone-marked");
+    }
+    let record = history::read_record(&target.dir)?;
+    let undo_record = Record {
+        format: 1,
+        kind: StepKind::Undo,
+        venv: venv.clone(),
+        strategy: None,
+        from: record.as_ref().and_then(|r| r.to.clone()),
+        to: record.as_ref().and_then(|r| r.from.clone()),
+        applied_at: undone_at,
+        batch: None,
+        after: None,
+        plan: serde_json::Value::Null,
+        undone_at: None,
+        undoes: Some(target.dir.clone()),
+    };
+    history::write_record(&safety.dir, &undo_record)?;
+    history::note_identity(state, groups)?;
+    Ok(restored)
+}
+
+/// The venvs with a journal in the state dir that are one of `roots` or lie under one, even
+/// when the venv path does not exist right now (a recreate killed after moving it aside).
+/// Read-only; a journal whose venv does not hash to its own state dir (forged or moved) is
+/// ignored. Sorted.
+pub fn interrupted_under(roots: &[PathBuf], options: &ExecOptions) -> Vec<PathBuf> {
+    let roots: Vec<PathBuf> = roots
+        .iter()
+        .filter_map(|r| state::canonical_venv(r).ok())
+        .collect();
+    let Ok(dirs) = fs::read_dir(options.state_dir.join("venvs")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = dirs
+        .filter_map(Result::ok)
+        .filter_map(|dir| {
+            let journal = Journal::read(&dir.path().join("journal.json")).ok()??;
+            let own = VenvState::locate(&options.state_dir, &journal.venv).ok()?;
+            (own.dir == dir.path() && own.venv == journal.venv).then_some(journal.venv)
+        })
+        .filter(|venv| roots.iter().any(|root| venv.starts_with(root)))
+        .collect();
+    found.sort();
+    found.dedup();
+    found
 }
 
 /// Whether a journal exists for `venv`, and whether the run that wrote it is still going
@@ -986,15 +1252,19 @@ pub fn undo_with(
     let state = VenvState::locate(&options.state_dir, venv)?;
     let venv = state.venv.clone();
     let _lock = VenvLock::acquire(&state)?;
-    if let Some(recovered) = recover_locked(&state)? {
+    if let Some(recovered) = recover_locked(&state)?
+        // A verified repair that recovery recorded is what the user now asks to undo, and an
+        // undo dropped before it changed anything is simply done now.
+        && (recovered.state == JournalState::Applying) != recovered.completed
+    {
         return Ok(Undone {
             venv,
-            backup: recovered.backup,
+            backup: recovered.backup.clone(),
             step: None,
             safety_backup: None,
             freed: 0,
-            restored: recovered.restored,
-            recovered: true,
+            restored: recovered.restored.clone(),
+            recovered: Some(recovered.message()),
         });
     }
     let history = History::load(&options.state_dir)?;
@@ -1055,58 +1325,49 @@ pub fn undo_with(
     // The recreated tree is worth keeping only when asked, or when it holds changes made since.
     let discard_tree = backup.manifest.whole_venv && !request.keep_recreated && changed.is_empty();
     let journal_path = state.journal_path();
-    let safety = if backup.manifest.whole_venv {
-        Backup::prepare_whole(&venv, &state.backups_dir(), "undo")?
+    let paths: Vec<PathBuf> = backup
+        .manifest
+        .entries
+        .iter()
+        .map(|e| e.path.clone())
+        .collect();
+    if backup.manifest.whole_venv {
+        Backup::check_whole(&venv, &state.backups_dir())?;
+        writable::check_parent(&venv)?;
     } else {
-        let paths: Vec<PathBuf> = backup
-            .manifest
-            .entries
-            .iter()
-            .map(|e| e.path.clone())
-            .collect();
-        Backup::take(&venv, &paths, &state.backups_dir(), "undo")?
-    };
-    let mut journal = Journal::new(
-        JournalState::Undoing,
-        &venv,
-        serde_json::Value::Null,
-        &safety.dir,
-    );
+        writable::check(&venv, &paths)?;
+    }
+    // Intent first, as for a repair: the journal names the safety backup and the backup being
+    // put back before either is touched; recovery finishes an interrupted undo.
+    let dir = Backup::reserve(&state.backups_dir())?;
+    let mut journal = Journal::new(JournalState::Undoing, &venv, serde_json::Value::Null, &dir);
+    journal.restoring = Some(backup.dir.clone());
     let undoing_repair = record.as_ref().is_some_and(|r| r.kind == StepKind::Repair);
     journal.undoing = undoing_repair.then(|| step.dir.clone());
-    if let Err(e) = journal.write(&journal_path) {
-        let _ = history::discard(&safety.dir);
-        return Err(e);
-    }
-    if backup.manifest.whole_venv
-        && let Err(cause) = safety.move_venv_in(false)
-    {
-        return Err(rollback(&venv, &safety, &journal_path, cause));
-    }
-    let undone_at = state::rfc3339_now();
-    let done = backup.restore_at(&venv).and_then(|restored| {
-        if undoing_repair {
-            history::mark_undone(&step.dir, Some(undone_at.clone()))?;
+    journal.groups = mine.groups();
+    journal.write(&journal_path)?;
+    failpoint::hit("undo-journal-written");
+    let taken = if backup.manifest.whole_venv {
+        Backup::prepare_whole_in(dir.clone(), &venv, "undo")
+    } else {
+        Backup::take_in(dir.clone(), &venv, &paths, "undo")
+    };
+    let safety = match taken {
+        Ok(safety) => safety,
+        Err(cause) => {
+            Journal::remove(&journal_path)?;
+            let _ = fs::remove_dir_all(&dir);
+            return Err(cause);
         }
-        let undo_record = Record {
-            format: 1,
-            kind: StepKind::Undo,
-            venv: venv.clone(),
-            strategy: None,
-            from: record.as_ref().and_then(|r| r.to.clone()),
-            to: record.as_ref().and_then(|r| r.from.clone()),
-            applied_at: undone_at.clone(),
-            batch: None,
-            after: None,
-            plan: serde_json::Value::Null,
-            undone_at: None,
-            undoes: Some(step.dir.clone()),
-        };
-        history::write_record(&safety.dir, &undo_record)?;
-        history::note_identity(&state, &mine.groups())?;
-        Ok(restored)
-    });
-    let restored = match done {
+    };
+    failpoint::hit("undo-safety-taken");
+    let restored = match finish_undo(
+        &state,
+        &backup,
+        &safety,
+        journal.undoing.as_deref(),
+        &journal.groups,
+    ) {
         Ok(restored) => restored,
         Err(cause) => {
             if undoing_repair {
@@ -1133,7 +1394,7 @@ pub fn undo_with(
         safety_backup,
         freed,
         restored,
-        recovered: false,
+        recovered: None,
     })
 }
 

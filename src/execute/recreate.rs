@@ -630,10 +630,13 @@ fn run_step(
 ) -> Result<(), BuildError> {
     let shown = shown_command(command);
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // Installers die with venvfix, and recovery kills what is left of their group.
+    super::children::contain(command);
     let mut child = command.spawn().map_err(|source| BuildError::Spawn {
         program: command.get_program().to_string_lossy().into_owned(),
         source,
     })?;
+    super::failpoint::hit("installer-started");
     let (sender, receiver) = mpsc::channel::<String>();
     let mut readers = Vec::new();
     let pipes: [Option<Box<dyn Read + Send>>; 2] = [

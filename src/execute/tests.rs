@@ -144,6 +144,7 @@ fn a_dir_that_venvfix_did_not_create_is_never_removed() {
     let backups = tmp.path().join("backups");
     fs::create_dir(&backups).unwrap();
     let backup = Backup::prepare_whole(&venv, &backups, "repair").unwrap();
+    backup.stage_new_dir().unwrap();
     backup.move_venv_in(true).unwrap();
     // Someone replaced the new dir with their own (ours kept, so its inode is not reused).
     fs::rename(&venv, tmp.path().join("ours")).unwrap();

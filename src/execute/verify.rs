@@ -464,6 +464,7 @@ fn run_bounded(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .current_dir("/");
+    super::children::contain(&mut command);
     for (key, _) in std::env::vars_os() {
         let k = key.to_string_lossy();
         if k.starts_with("PYTHON")
