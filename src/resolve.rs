@@ -337,6 +337,8 @@ fn run_with_input(command: &mut Command, input: &[&str]) -> Result<String, Vec<S
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Programs venvfix starts die with it (DESIGN.md rule 6).
+    crate::execute::children::contain(command);
     let mut child = command.spawn().map_err(|e| {
         vec![format!(
             "error: could not run `{}`: {e}",
