@@ -603,6 +603,12 @@ fn read_egg_link(site: &Path, link: &Path) -> Result<Distribution, DistWarning> 
         Some(back) => crate::links::normalize(&egg_path.join(back)),
         None => crate::links::normalize(&egg_path),
     };
+    if project.to_string_lossy().chars().any(char::is_control) {
+        return Err(DistWarning {
+            path: link.to_path_buf(),
+            message: "the project path holds a control character: malformed, skipped".into(),
+        });
+    }
     let link_stem = link
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -739,8 +745,77 @@ impl Headers {
                     message: format!("no `{key}:` header: malformed metadata, skipped"),
                 })
         };
-        Ok((field("Name")?, field("Version")?))
+        let (name, version) = (field("Name")?, field("Version")?);
+        // A folded header (`Version: 1.0` + `\n -e /evil`) or any other character a
+        // requirements file gives meaning to must never reach a requirement line.
+        if !valid_name(&name) {
+            return Err(DistWarning {
+                path: path.to_path_buf(),
+                message: format!(
+                    "`Name: {}` is not a valid distribution name (PEP 508): malformed metadata, \
+                     skipped",
+                    name.escape_debug()
+                ),
+            });
+        }
+        if !valid_version(&version) {
+            return Err(DistWarning {
+                path: path.to_path_buf(),
+                message: format!(
+                    "`Version: {}` is not a version (PEP 440): malformed metadata, skipped",
+                    version.escape_debug()
+                ),
+            });
+        }
+        Ok((name, version))
     }
+}
+
+/// A PEP 508 distribution name: ASCII letters and digits, with `.`, `_` and `-` inside.
+pub fn valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 200
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A version as PEP 440 spells them (epoch `N!`, release, pre/post/dev tags, local `+x.y`),
+/// and the legacy versions pip still installs: only the characters those use, starting with
+/// a digit (or `v`). Whitespace, `@`, `;`, `#`, quotes and line breaks are never in one.
+pub fn valid_version(version: &str) -> bool {
+    let body = version.strip_prefix(['v', 'V']).unwrap_or(version);
+    !body.is_empty()
+        && version.len() <= 128
+        && body.as_bytes()[0].is_ascii_digit()
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'!' | b'+' | b'_' | b'-'))
+}
+
+/// A URL that can stand in a requirement line: a known scheme, no whitespace, no control
+/// character, no quote (pip and uv split requirement lines on those).
+fn valid_url(url: &str) -> bool {
+    let schemes = [
+        "file:", "http:", "https:", "git+", "hg+", "svn+", "bzr+", "git:", "ssh:",
+    ];
+    schemes.iter().any(|s| url.starts_with(s))
+        && url.len() <= 4096
+        && url
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '"' | '\'' | '\\'))
+}
+
+/// A commit id, a VCS name or a subdirectory: no character with meaning in a requirement.
+fn valid_token(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 1024
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
 }
 
 impl DirectUrl {
@@ -766,6 +841,26 @@ impl DirectUrl {
             }),
             None => None,
         };
+        if !valid_url(&url) {
+            return Err(format!(
+                "`url` {:?} is not a URL venvfix can put in a requirement",
+                url
+            ));
+        }
+        if let Some(vcs) = &vcs
+            && !(matches!(vcs.vcs.as_str(), "git" | "hg" | "svn" | "bzr")
+                && valid_token(&vcs.commit_id))
+        {
+            return Err(format!(
+                "`vcs_info` {:?} / {:?} is not a version control system and commit",
+                vcs.vcs, vcs.commit_id
+            ));
+        }
+        if let Some(sub) = str_of(&value, "subdirectory")
+            && (!valid_token(&sub) || sub.split('/').any(|c| c == ".."))
+        {
+            return Err(format!("`subdirectory` {sub:?} is not a relative path"));
+        }
         let archive = value.get("archive_info").map(|info| ArchiveInfo {
             hash: str_of(info, "hash").or_else(|| {
                 info.get("hashes")

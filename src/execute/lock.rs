@@ -1,10 +1,15 @@
 //! One venvfix at a time per venv (DESIGN.md rule 6): an exclusive `flock(2)` on
-//! `<venvstate>/lock`, taken without waiting.
+//! `<venvstate>/lock`, and one on the venv directory itself, both taken without waiting.
+//!
+//! The lock on the venv directory holds whatever state dir each run uses (`sudo` and the user,
+//! two `VENVFIX_STATE_DIR`s): two runs never change one venv together. A recreate also locks
+//! its new directory before it takes the venv's place ([`VenvLock::hold_dir`]).
 //!
 //! The lock file says who holds it (pid, start time, command line) so the second venvfix can
 //! tell the user which process to wait for. The kernel releases the lock when the holder dies,
 //! so a stale file never blocks anyone: the content is only a label, the lock is the truth.
-//! The lock lives in the state dir, never inside the venv.
+//! The lock file lives in the state dir, never inside the venv; the venv directory is only
+//! opened read-only to lock it.
 //!
 //! [`probe`] lets the read-only `check` ask whether a run is going on: it takes a shared lock
 //! for an instant and drops it. A venvfix that starts in that instant sees a held lock with no
@@ -12,6 +17,7 @@
 //! never makes a repair fail.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,6 +42,8 @@ pub struct Holder {
 pub struct VenvLock {
     file: Option<Flock<File>>,
     path: PathBuf,
+    /// The venv directory (and a recreate's new one), locked too.
+    dirs: Vec<Flock<File>>,
 }
 
 impl VenvLock {
@@ -89,9 +97,51 @@ impl VenvLock {
             .and_then(|()| lock.write_all(text.as_bytes()))
             .and_then(|()| lock.sync_data());
         written.map_err(|e| ExecError::io(&path, "write the lock file", e))?;
-        Ok(VenvLock {
+        let mut held = VenvLock {
             file: Some(lock),
             path,
+            dirs: Vec::new(),
+        };
+        held.hold_dir(&state.venv, &state.venv)?;
+        Ok(held)
+    }
+
+    /// Also lock the directory `dir` (the venv `venv`, or the dir that is about to take its
+    /// place). A missing dir, or one that is not a real directory, holds nothing to lock.
+    pub fn hold_dir(&mut self, venv: &Path, dir: &Path) -> Result<(), ExecError> {
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(
+                nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK,
+            )
+            .open(dir)
+        {
+            Ok(file) => file,
+            Err(_) => return Ok(()),
+        };
+        let mut file = file;
+        for _ in 0..=UNLABELLED_RETRIES {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => {
+                    self.dirs.push(lock);
+                    return Ok(());
+                }
+                Err((held, Errno::EWOULDBLOCK)) => {
+                    // A `check` probing lets go at once.
+                    file = held;
+                    std::thread::sleep(UNLABELLED_WAIT);
+                }
+                Err((_, errno)) => {
+                    return Err(ExecError::io(dir, "lock", std::io::Error::from(errno)));
+                }
+            }
+        }
+        Err(ExecError::Locked {
+            venv: venv.to_path_buf(),
+            lock: dir.to_path_buf(),
+            pid: 0,
+            since: String::new(),
+            command: String::new(),
         })
     }
 
@@ -121,6 +171,22 @@ fn read_holder(file: &mut File) -> Holder {
     let _ = file.seek(SeekFrom::Start(0));
     let _ = file.read_to_string(&mut text);
     serde_json::from_str(&text).unwrap_or_default()
+}
+
+/// Whether another process holds the lock on the venv directory `venv` right now (for
+/// `check`; read-only, a shared lock for an instant).
+pub fn probe_dir(venv: &Path) -> bool {
+    let Ok(file) = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(venv)
+    else {
+        return false;
+    };
+    matches!(
+        Flock::lock(file, FlockArg::LockSharedNonblock),
+        Err((_, Errno::EWOULDBLOCK))
+    )
 }
 
 /// Who holds the lock at `path` right now, if another open file (another process) holds it:

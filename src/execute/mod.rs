@@ -70,7 +70,7 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}", locked_message(lock, *pid, since, command))]
+    #[error("{}", locked_message(venv, lock, *pid, since, command))]
     Locked {
         venv: PathBuf,
         lock: PathBuf,
@@ -145,8 +145,14 @@ pub enum ExecError {
 }
 
 /// Who holds the lock, as far as its label says (a holder that is not venvfix writes none).
-fn locked_message(lock: &Path, pid: u32, since: &str, command: &str) -> String {
-    if pid == 0 {
+fn locked_message(venv: &Path, lock: &Path, pid: u32, since: &str, command: &str) -> String {
+    if pid == 0 && lock.starts_with(venv) || lock.file_name() == Some("new".as_ref()) {
+        format!(
+            "another process is changing this venv: it holds a lock on the venv directory `{}` \
+             (perhaps a venvfix with another state directory, such as one run with sudo)",
+            lock.display()
+        )
+    } else if pid == 0 {
         format!(
             "another process is changing this venv: it holds the lock file `{}` (and did not \
              say who it is)",
@@ -422,7 +428,7 @@ pub fn apply_with(
     if cancelled() {
         return Err(ExecError::Cancelled { venv });
     }
-    let _lock = VenvLock::acquire(&state)?;
+    let mut lock = VenvLock::acquire(&state)?;
     let journal_path = state.journal_path();
     if fs::symlink_metadata(&journal_path).is_ok() {
         return Err(ExecError::Interrupted {
@@ -500,6 +506,7 @@ pub fn apply_with(
         failpoint::hit("children-group-recorded");
         let result = backup
             .stage_new_dir()
+            .and_then(|()| lock.hold_dir(&venv, &backup.dir.join("new")))
             .and_then(|()| backup.move_venv_in(true))
             .and_then(|()| {
                 hook(spec, &venv, &backup.saved_venv()).map_err(|message| ExecError::Recreate {
@@ -1203,7 +1210,7 @@ pub fn pending(venv: &Path, options: &ExecOptions) -> Option<PendingInfo> {
     fs::symlink_metadata(&journal_path).ok()?;
     let journal = Journal::read(&journal_path).ok().flatten();
     let holder = lock::probe(&state.lock_path());
-    let in_progress = holder.is_some();
+    let in_progress = holder.is_some() || lock::probe_dir(&state.venv);
     let holder = holder.filter(|h| h.pid != 0);
     let pid = holder
         .as_ref()

@@ -188,6 +188,13 @@ pub fn verify(
             && fs::read(&copy).ok()? == fs::read(&installation.path).ok()?;
         same.then_some(installation)
     });
+    if let Some(special) = through_special(&python) {
+        return Verification::failed(format!(
+            "`{shown}` leads through `{}`; venvfix never follows links into /proc or /dev, it \
+             was not run",
+            special.display()
+        ));
+    }
     let Some(installation) = known else {
         let resolved = match fs::canonicalize(&python) {
             Ok(path) => format!("resolves to `{}`", path.display()),
@@ -206,7 +213,19 @@ pub fn verify(
         .join(format!("python{}", version.short()))
         .join("site-packages");
     let checks = modules_to_check(&site_packages);
-    let answer = match run(&python, &checks.request, timeout) {
+    // What runs is the discovered installation itself (its real path, checked by device and
+    // inode right before the start), named as the venv's entry so Python finds `pyvenv.cfg`
+    // as it does when the user runs it; a byte-identical copy in the venv runs as itself.
+    let program = match exec_target(&python, &installation.path) {
+        Some(program) => program,
+        None => {
+            return Verification::failed(format!(
+                "`{shown}` is no longer `{}` (device and inode differ); it was not run",
+                installation.path.display()
+            ));
+        }
+    };
+    let answer = match run(&program, &python, &checks.request, timeout) {
         Ok(answer) => answer,
         Err(problem) => return Verification::failed(format!("`{shown}`: {problem}")),
     };
@@ -425,10 +444,69 @@ fn judge(venv: &Path, want: &PythonVersion, site_packages: &Path, answer: Answer
     }
 }
 
-/// Run the script with `python`, isolated, with a timeout; the parsed answer or why not.
-fn run(python: &Path, request: &Request, timeout: Duration) -> Result<Answer, String> {
+/// The first link target on the way to `path` (any component, hop by hop) that is in `/proc`
+/// or `/dev`, where a link means something else to every process.
+fn through_special(path: &Path) -> Option<PathBuf> {
+    let special = |p: &Path| p.starts_with("/proc") || p.starts_with("/dev");
+    let mut pending: Vec<std::ffi::OsString> = path
+        .components()
+        .rev()
+        .map(|c| c.as_os_str().to_os_string())
+        .collect();
+    let mut at = PathBuf::new();
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        let next = at.join(&part);
+        match fs::read_link(&next) {
+            Ok(target) if hops < 40 => {
+                hops += 1;
+                let resolved = if target.is_absolute() {
+                    target.clone()
+                } else {
+                    at.join(&target)
+                };
+                if special(&resolved) || special(&crate::links::normalize(&resolved)) {
+                    return Some(target);
+                }
+                if target.is_absolute() {
+                    at = PathBuf::new();
+                }
+                pending.extend(
+                    target
+                        .components()
+                        .rev()
+                        .map(|c| c.as_os_str().to_os_string()),
+                );
+            }
+            _ => at = crate::links::normalize(&next),
+        }
+    }
+    None
+}
+
+/// What to execute for the venv entry `python` known as `installation`: the installation's
+/// own file when `python` leads to it (same device and inode now), `python` itself when it is
+/// a regular file in the venv (a byte-identical copy); `None` when neither holds.
+fn exec_target(python: &Path, installation: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |m: &fs::Metadata| (m.dev(), m.ino());
+    let entry = fs::metadata(python).ok()?;
+    let installed = fs::metadata(installation).ok()?;
+    if id(&entry) == id(&installed) {
+        return Some(fs::canonicalize(installation).ok()?);
+    }
+    fs::symlink_metadata(python)
+        .is_ok_and(|m| m.is_file())
+        .then(|| python.to_path_buf())
+}
+
+/// Run the script with `program` (as `python`: its `argv[0]`), isolated, with a timeout; the
+/// parsed answer or why not.
+fn run(program: &Path, python: &Path, request: &Request, timeout: Duration) -> Result<Answer, String> {
+    use std::os::unix::process::CommandExt;
     let request = serde_json::to_string(request).map_err(|e| e.to_string())?;
-    let mut command = Command::new(python);
+    let mut command = Command::new(program);
+    command.arg0(python);
     command.args(["-I", "-B", "-c", SCRIPT, &request]);
     let (status, stdout, stderr) = run_bounded(command, timeout)?;
     let answer = stdout
