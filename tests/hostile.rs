@@ -174,11 +174,7 @@ fn broken_repo_venv(env: &TestEnv) -> PathBuf {
 /// A script that creates `marker` if anything ever runs it.
 fn marker_script(path: &Path, marker: &Path) {
     fs::write(path, format!("#!/bin/sh\ntouch '{}'\n", marker.display())).unwrap();
-    fs::set_permissions(
-        path,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
 
 #[test]
@@ -243,7 +239,10 @@ fn a_folded_metadata_header_never_becomes_a_requirement() {
         cmd
     });
     let out = text(&freeze.stdout);
-    assert!(!out.contains("-e"), "a smuggled line reached freeze:\n{out}");
+    assert!(
+        !out.contains("-e"),
+        "a smuggled line reached freeze:\n{out}"
+    );
     let said = text(&freeze.stderr);
     assert!(said.contains("METADATA"), "the file is not named:\n{said}");
     let sentinel = snapshot(&env.path("sentinel"));
@@ -351,11 +350,7 @@ fn a_venv_locked_by_a_run_with_another_state_dir_is_left_alone() {
     let _ = holder.kill();
     let _ = holder.wait();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("lock"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("lock"), "{}", text(&out.stderr));
     assert_same_tree(&before, &snapshot(&venv));
 }
 

@@ -17,8 +17,8 @@
 //! never makes a repair fail.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -111,9 +111,7 @@ impl VenvLock {
     pub fn hold_dir(&mut self, venv: &Path, dir: &Path) -> Result<(), ExecError> {
         let file = match OpenOptions::new()
             .read(true)
-            .custom_flags(
-                nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK,
-            )
+            .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
             .open(dir)
         {
             Ok(file) => file,

@@ -365,7 +365,8 @@ fn import_alone(python: &Path, name: &str, timeout: Duration) -> Result<Option<S
     let request = Request {
         import: vec![name.to_string()],
     };
-    let answer = run(python, &request, timeout)?;
+    // A venv venvfix itself just made from an installation: run as it is.
+    let answer = run(python, python, &request, timeout)?;
     let prefix = format!("package: `import {name}` fails");
     Ok(answer.problems.into_iter().find(|p| p.starts_with(&prefix)))
 }
@@ -493,7 +494,7 @@ fn exec_target(python: &Path, installation: &Path) -> Option<PathBuf> {
     let entry = fs::metadata(python).ok()?;
     let installed = fs::metadata(installation).ok()?;
     if id(&entry) == id(&installed) {
-        return Some(fs::canonicalize(installation).ok()?);
+        return fs::canonicalize(installation).ok();
     }
     fs::symlink_metadata(python)
         .is_ok_and(|m| m.is_file())
@@ -502,7 +503,12 @@ fn exec_target(python: &Path, installation: &Path) -> Option<PathBuf> {
 
 /// Run the script with `program` (as `python`: its `argv[0]`), isolated, with a timeout; the
 /// parsed answer or why not.
-fn run(program: &Path, python: &Path, request: &Request, timeout: Duration) -> Result<Answer, String> {
+fn run(
+    program: &Path,
+    python: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Answer, String> {
     use std::os::unix::process::CommandExt;
     let request = serde_json::to_string(request).map_err(|e| e.to_string())?;
     let mut command = Command::new(program);
