@@ -506,7 +506,7 @@ pub fn apply_with(
         failpoint::hit("children-group-recorded");
         let result = backup
             .stage_new_dir()
-            .and_then(|()| lock.hold_dir(&venv, &backup.dir.join("new")))
+            .and_then(|()| lock.hold_dir(&venv, &backup.new_dir()))
             .and_then(|()| backup.move_venv_in(true))
             .and_then(|()| {
                 hook(spec, &venv, &backup.saved_venv()).map_err(|message| ExecError::Recreate {
