@@ -413,7 +413,7 @@ fn entry_of(venv: &Path, result: &Result<execute::Undone, ExecError>) -> UndoEnt
     match result {
         Ok(undone) => UndoEntry {
             path: shown(&undone.venv),
-            outcome: if undone.recovered {
+            outcome: if undone.recovered.is_some() {
                 "recovered"
             } else {
                 "undone"
