@@ -68,7 +68,12 @@ pub fn find_venvs(
     state: Option<&ExecOptions>,
     progress: &(dyn Fn(ScanProgress) + Sync),
 ) -> (Vec<PathBuf>, Vec<Unchecked>) {
-    let report = scan(paths, options, progress);
+    // venvfix's own backups are copies of venvs: never report them as the user's.
+    let mut options = options.clone();
+    if let Some(state) = state {
+        options.skip.push(state.state_dir.clone());
+    }
+    let report = scan(paths, &options, progress);
     let mut venvs: Vec<PathBuf> = report.venvs.into_iter().map(|f| f.path).collect();
     let interrupted = state
         .map(|s| execute::interrupted_under(paths, s))

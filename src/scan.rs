@@ -81,6 +81,9 @@ pub struct ScanOptions {
     pub follow_links: bool,
     /// Threads reading directories: `0` for one per core, `1` for no thread pool at all.
     pub threads: usize,
+    /// Directories never entered, whatever they hold: venvfix's own state dir, whose backups
+    /// are copies of venvs and must not be reported (or repaired) as venvs.
+    pub skip: Vec<PathBuf>,
 }
 
 /// Progress so far, for a progress bar. Sent every few hundred directories and on every venv.
@@ -97,6 +100,17 @@ pub struct ScanReport {
     pub venvs: Vec<Found>,
     /// Paths that could not be read, sorted by path.
     pub errors: Vec<ScanError>,
+}
+
+/// Directories venvfix itself makes beside a venv while it repairs it: the original of a
+/// recreate kept on its own filesystem (`.<name>.venvfix-original-*`) and temporary names
+/// (`.venvfix-tmp*`). They hold copies of the venv, which are not venvs of the user's.
+fn is_venvfix_own(name: &[u8]) -> bool {
+    name.starts_with(b".venvfix-tmp")
+        || (name.starts_with(b".")
+            && name
+                .windows(b".venvfix-original-".len())
+                .any(|w| w == b".venvfix-original-"))
 }
 
 /// Directory names never descended into: version control internals, JavaScript packages,
@@ -132,6 +146,12 @@ pub fn scan<P: AsRef<Path>>(
         hits: Mutex::new(Vec::new()),
         errors: Mutex::new(Vec::new()),
         visited: Mutex::new(HashSet::new()),
+        skip: options
+            .skip
+            .iter()
+            .filter_map(|dir| fs::metadata(dir).ok())
+            .map(|meta| dev_ino(&meta))
+            .collect(),
     };
 
     let mut roots = Vec::new();
@@ -267,6 +287,8 @@ struct Walker<'a> {
     /// Directories entered, when following links (else empty: a walk that follows no link
     /// cannot meet a directory twice).
     visited: Mutex<HashSet<DevIno>>,
+    /// [`ScanOptions::skip`], by device and inode.
+    skip: Vec<DevIno>,
 }
 
 impl Walker<'_> {
@@ -345,7 +367,11 @@ impl Walker<'_> {
                 b"lib" => has_lib = true,
                 _ => {}
             }
-            if (is_dir || self.follow_links) && !PRUNED.contains(&name_bytes) {
+            if (is_dir || self.follow_links)
+                && !PRUNED.contains(&name_bytes)
+                && !is_venvfix_own(name_bytes)
+                && !self.skipped(dir, &entry)
+            {
                 subdirs.push((name, is_link));
             }
         }
@@ -372,6 +398,18 @@ impl Walker<'_> {
                 })
             })
             .collect()
+    }
+
+    /// Whether `entry` of `dir` is one of the directories never entered. The listing's inode
+    /// number is compared first, so only a match costs a `stat`.
+    fn skipped(&self, dir: &Path, entry: &fs::DirEntry) -> bool {
+        use std::os::unix::fs::DirEntryExt;
+        let ino = entry.ino();
+        self.skip.iter().any(|&(dev, skip_ino)| {
+            skip_ino == ino
+                && fs::metadata(dir.join(entry.file_name()))
+                    .is_ok_and(|m| dev_ino(&m) == (dev, ino))
+        })
     }
 
     /// Following links: whether to walk `dir`, and mark it entered. A real subdirectory is
@@ -768,6 +806,14 @@ mod tests {
         make_venv(&venv.join("lib/python3.11/site-packages/pkg/tests/venv"));
         make_venv(&venv.join("inner"));
         assert_eq!(venvs(&[tmp.path()], false), vec![(venv, Marker::PyvenvCfg)]);
+    }
+
+    #[test]
+    fn venvfix_own_dirs_beside_a_venv_are_never_entered() {
+        assert!(is_venvfix_own(b".venv.venvfix-original-20261202T0000Z"));
+        assert!(is_venvfix_own(b".venvfix-tmp-123"));
+        assert!(!is_venvfix_own(b"venvfix-original-x"));
+        assert!(!is_venvfix_own(b".venv"));
     }
 
     #[test]

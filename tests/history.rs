@@ -633,3 +633,31 @@ fn undo_json_reports_each_venv_with_schema_and_summary() {
     assert_eq!(doc["venvs"][0]["error"]["code"], "nothing-to-undo");
     assert_eq!(doc["summary"]["nothing"], 1);
 }
+
+/// The state dir inside a scanned tree (the default `~/.local/state/venvfix` under `check ~`):
+/// its backups are copies of venvs, never reported or repaired as the user's venvs.
+#[test]
+fn backups_in_a_scanned_tree_are_not_venvs() {
+    let env = TestEnv::new();
+    let venv = venv_on_removed_base(&env, "projects/v", "old");
+    new_base(&env, "new");
+    repair_yes(&env, &venv);
+    let out = recreate(&env, &venv);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(env.state_dir().starts_with(env.root()));
+
+    let out = env
+        .venvfix()
+        .args(["check", "--json"])
+        .arg(env.root())
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let found: Vec<&str> = report["venvs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, [venv.to_str().unwrap()], "{}", text(&out.stderr));
+}
