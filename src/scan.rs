@@ -745,6 +745,7 @@ mod tests {
             let options = ScanOptions {
                 follow_links,
                 threads,
+                ..ScanOptions::default()
             };
             let report = scan(paths, &options, &|_| {});
             let venvs: Vec<_> = report
@@ -1046,6 +1047,7 @@ mod tests {
         let options = ScanOptions {
             follow_links: false,
             threads: 2,
+            ..ScanOptions::default()
         };
         let report = scan(&[tmp.path()], &options, &|p| last.lock().unwrap().push(p));
         assert_eq!(report.venvs.len(), 2);
