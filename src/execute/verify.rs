@@ -70,8 +70,10 @@ def main():
         has_ssl = importlib.util.find_spec("_ssl") is not None
     except BaseException:
         has_ssl = False
+    # `_ssl` itself, not `ssl`: loading the extension (and the libssl it links) is the evidence
+    # that an OS upgrade broke it; `ssl.py` adds ~35 ms of pure-Python imports to every repair.
     if has_ssl:
-        try_import("ssl", "standard library")
+        try_import("_ssl", "standard library")
     for name in request["import"]:
         if not try_import(name, "package"):
             failed.append(name)
