@@ -16,20 +16,22 @@ use venvfix::report::shown;
 use super::args::BackupsArgs;
 use super::printer::{Printer, Style};
 
+/// The state dir's options and its history, as `backups`, `prune` and `undo` all start; an error
+/// is printed here (the caller returns exit 2).
+pub fn load_history(printer: &Printer) -> Option<(ExecOptions, History)> {
+    let loaded = ExecOptions::from_env()
+        .map_err(|e| e.to_string())
+        .and_then(|options| {
+            History::load(&options.state_dir)
+                .map(|history| (options, history))
+                .map_err(|e| e.to_string())
+        });
+    loaded.map_err(|message| printer.error(&message, None)).ok()
+}
+
 pub fn run(args: &BackupsArgs, printer: &Printer) -> ExitCode {
-    let options = match ExecOptions::from_env() {
-        Ok(options) => options,
-        Err(e) => {
-            printer.error(&e.to_string(), None);
-            return ExitCode::Error;
-        }
-    };
-    let history = match History::load(&options.state_dir) {
-        Ok(history) => history,
-        Err(e) => {
-            printer.error(&e.to_string(), None);
-            return ExitCode::Error;
-        }
+    let Some((options, history)) = load_history(printer) else {
+        return ExitCode::Error;
     };
     let mut venvs = Vec::new();
     for path in &args.venvs {

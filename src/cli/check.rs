@@ -173,9 +173,11 @@ pub fn resolve_paths(
             None
         } else if std::fs::symlink_metadata(path).is_err() {
             Some(("not-found", "does not exist"))
-        } else if is_dir && venv_marker(path).is_none() && enclosing_venv(path).is_some() {
+        } else if let Some(venv) = (is_dir && venv_marker(path).is_none())
+            .then(|| enclosing_venv(path))
+            .flatten()
+        {
             // `venv/bin`, `venv/lib/python3.12/site-packages`: the venv it belongs to.
-            let venv = enclosing_venv(path).unwrap_or_else(|| path.clone());
             printer.status(&format!(
                 "`{}` is inside the venv `{}`: checking that venv",
                 path.display(),

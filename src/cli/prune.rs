@@ -4,28 +4,15 @@
 //! every backup removed (or that would be), every one kept although selected, and the total.
 
 use venvfix::ExitCode;
-use venvfix::execute::ExecOptions;
-use venvfix::execute::history::{
-    History, PruneItem, PruneRequest, human_size, now_secs, plan_prune, prune,
-};
+use venvfix::execute::history::{PruneItem, PruneRequest, human_size, now_secs, plan_prune, prune};
 
 use super::args::PruneArgs;
+use super::backups::load_history;
 use super::printer::Printer;
 
 pub fn run(args: &PruneArgs, printer: &Printer) -> ExitCode {
-    let options = match ExecOptions::from_env() {
-        Ok(options) => options,
-        Err(e) => {
-            printer.error(&e.to_string(), None);
-            return ExitCode::Error;
-        }
-    };
-    let history = match History::load(&options.state_dir) {
-        Ok(history) => history,
-        Err(e) => {
-            printer.error(&e.to_string(), None);
-            return ExitCode::Error;
-        }
+    let Some((_, history)) = load_history(printer) else {
+        return ExitCode::Error;
     };
     let request = PruneRequest {
         keep: args.keep,

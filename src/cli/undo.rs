@@ -21,7 +21,7 @@ use venvfix::scan::ScanOptions;
 use serde::Serialize;
 
 use super::args::UndoArgs;
-use super::backups::print_history;
+use super::backups::{load_history, print_history};
 use super::printer::Printer;
 
 /// What one path on the command line names.
@@ -97,24 +97,13 @@ pub fn run(args: &UndoArgs, printer: &Printer) -> ExitCode {
 }
 
 fn run_into(args: &UndoArgs, printer: &Printer, document: &mut UndoDocument) -> ExitCode {
-    let options = match ExecOptions::from_env() {
-        Ok(options) => options,
-        Err(e) => {
-            printer.error(&e.to_string(), None);
-            return ExitCode::Error;
-        }
+    let Some((options, history)) = load_history(printer) else {
+        return ExitCode::Error;
     };
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
         args.paths.clone()
-    };
-    let history = match History::load(&options.state_dir) {
-        Ok(history) => history,
-        Err(e) => {
-            printer.error(&e.to_string(), None);
-            return ExitCode::Error;
-        }
     };
     let mut targets = Vec::new();
     for path in &paths {
