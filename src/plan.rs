@@ -420,14 +420,7 @@ pub fn plan(
                 best.version
             );
         }
-        plan.alternatives = ranked[1..]
-            .iter()
-            .map(|(i, why)| Alternative {
-                target: Target::from_installation(i),
-                strategy: Strategy::Relink,
-                why: why.clone(),
-            })
-            .collect();
+        plan.alternatives = relink_alternatives(&ranked[1..]);
         plan.resolves = fixable;
         plan.resolves.dedup();
         if let Some(Ok(relocation)) = relocation {
@@ -649,14 +642,7 @@ fn move_plan(
             "{why}: Python {} is of the venv's own minor, so a relink moves it",
             best.version
         );
-        plan.alternatives = ranked[1..]
-            .iter()
-            .map(|(i, why)| Alternative {
-                target: Target::from_installation(i),
-                strategy: Strategy::Relink,
-                why: why.clone(),
-            })
-            .collect();
+        plan.alternatives = relink_alternatives(&ranked[1..]);
         plan.unresolved = unresolved(d, &[]);
         return plan;
     }
@@ -1092,6 +1078,17 @@ fn system_packages_before(
 }
 
 /// The problems of `d` a plan resolving `fixed` leaves behind.
+/// The candidates ranked after the chosen one, each as a relink with the reason it ranks there.
+fn relink_alternatives(rest: &[(&Installation, String)]) -> Vec<Alternative> {
+    rest.iter()
+        .map(|(i, why)| Alternative {
+            target: Target::from_installation(i),
+            strategy: Strategy::Relink,
+            why: why.clone(),
+        })
+        .collect()
+}
+
 fn unresolved(d: &Diagnosis, fixed: &[ProblemKind]) -> Vec<Unresolved> {
     d.problems
         .iter()
