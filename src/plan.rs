@@ -396,6 +396,7 @@ pub fn plan(
             .extend(records.edits.into_iter().map(Action::Record));
         plan.notes
             .extend(records.notes.iter().map(|n| n.message.clone()));
+        plan.notes.extend(old_base_gone_note(venv, best));
         let current = d.base.as_ref().map(|b| b.executable.as_path());
         plan.strategy = if plan
             .actions
@@ -967,11 +968,11 @@ fn rank_candidates<'a>(
     let saw_before = system_packages_before(venv, &minor);
     let lost = |i: &Installation| -> Vec<String> {
         match &saw_before {
-            Some(before) => {
+            SystemPackages::Before(before) if !before.is_empty() => {
                 let after = i.system_distributions();
                 before.difference(&after).cloned().collect()
             }
-            None => Vec::new(),
+            _ => Vec::new(),
         }
     };
     let keeps = |i: &Installation| lost(i).is_empty();
@@ -1058,23 +1059,56 @@ fn rank_candidates<'a>(
         .collect()
 }
 
-/// The system distributions an `include-system-site-packages` venv saw from the base its
-/// `home` names, when that prefix is still there; `None` for other venvs.
-fn system_packages_before(
-    venv: &Venv,
-    minor: &PythonVersion,
-) -> Option<std::collections::BTreeSet<String>> {
-    let cfg = venv.cfg()?;
-    let on = cfg
-        .get("include-system-site-packages")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    if !on {
-        return None;
+/// What an `include-system-site-packages` venv saw from the base its `home` names.
+enum SystemPackages {
+    /// Not such a venv, or no `home` to tell the old base by.
+    NotShared,
+    /// The distributions its old base's system site-packages hold (read from the listings).
+    Before(std::collections::BTreeSet<String>),
+    /// The old base prefix is gone (after an upgrade, usually): what the venv imported from
+    /// it cannot be compared with a new base's.
+    BaseGone(PathBuf),
+}
+
+fn system_packages_before(venv: &Venv, minor: &PythonVersion) -> SystemPackages {
+    let shared = venv.cfg().is_some_and(|c| c.include_system_site_packages());
+    let Some(prefix) = venv
+        .home()
+        .filter(|_| shared)
+        .and_then(|home| home.parent().map(Path::to_path_buf))
+    else {
+        return SystemPackages::NotShared;
+    };
+    let before = crate::inventory::system_distributions(&prefix, minor);
+    let stdlib = prefix.join("lib").join(format!("python{}", minor.short()));
+    if before.is_empty() && !stdlib.is_dir() {
+        SystemPackages::BaseGone(prefix)
+    } else {
+        SystemPackages::Before(before)
     }
-    let home = venv.home()?;
-    let prefix = home.parent()?;
-    let before = crate::inventory::system_distributions(prefix, minor);
-    (!before.is_empty()).then_some(before)
+}
+
+/// For an `include-system-site-packages` venv whose old base is gone, the plan's note saying
+/// so, and what the new base's system site-packages offer instead.
+fn old_base_gone_note(venv: &Venv, target: &Installation) -> Option<String> {
+    let minor = venv.minor()?;
+    let SystemPackages::BaseGone(prefix) = system_packages_before(venv, &minor) else {
+        return None;
+    };
+    const NAMED: usize = 12;
+    let offered: Vec<String> = target.system_distributions().into_iter().collect();
+    let offers = match offered.len() {
+        0 => "none".to_string(),
+        n if n <= NAMED => offered.join(", "),
+        n => format!("{}, and {} more", offered[..NAMED].join(", "), n - NAMED),
+    };
+    Some(format!(
+        "the venv sees its base's system packages (`include-system-site-packages = true`), \
+         and its old base `{}` is gone, so what the venv imported from it cannot be compared \
+         with the new base; Python {}'s system site-packages offer: {offers}",
+        prefix.display(),
+        target.version
+    ))
 }
 
 /// The problems of `d` a plan resolving `fixed` leaves behind.

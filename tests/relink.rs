@@ -675,3 +675,135 @@ fn system_site_packages_venvs_keep_the_base_whose_packages_they_see() {
     assert!(why.contains("no longer see these system packages"), "{why}");
     assert!(why.contains("pyyaml"), "{why}");
 }
+
+/// A copy of [`python3`] at `root()/name` whose `lib/pythonX.Y` is a dir of its own (links to
+/// the original stdlib's entries) with a `site-packages` holding only `dists`, each a real
+/// importable package: what an `include-system-site-packages` venv sees from this base.
+fn prefix_with_site_packages(env: &TestEnv, name: &str, dists: &[&str]) -> Python {
+    let py = python3();
+    let copy = env.copy_prefix(&py, name);
+    let lib = copy.prefix.join(format!("lib/python{}", py.minor));
+    fs::remove_file(&lib).unwrap();
+    fs::create_dir(&lib).unwrap();
+    for entry in fs::read_dir(py.stdlib()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "site-packages" {
+            std::os::unix::fs::symlink(entry.path(), lib.join(entry.file_name())).unwrap();
+        }
+    }
+    let site = lib.join("site-packages");
+    fs::create_dir(&site).unwrap();
+    for dist in dists {
+        add_dist(
+            &site,
+            dist,
+            &[dist],
+            &[(&format!("{dist}/__init__.py"), b"")],
+        );
+    }
+    copy
+}
+
+/// An `include-system-site-packages` venv made on a base whose site-packages holds `sysyaml`.
+fn system_site_venv(env: &TestEnv) -> (Python, PathBuf) {
+    let old = prefix_with_site_packages(env, "sys/old", &["sysyaml"]);
+    let venv = env.path("proj/venv");
+    make_venv(&old.exe, &venv, &["--system-site-packages"]);
+    let sees = python_command(&venv.join("bin/python"))
+        .args(["-c", "import sysyaml"])
+        .output()
+        .unwrap();
+    assert!(sees.status.success(), "{}", text(&sees.stderr));
+    (old, venv)
+}
+
+#[test]
+fn a_system_site_packages_venv_whose_old_base_is_gone_is_told_so() {
+    let env = TestEnv::new();
+    let (old, venv) = system_site_venv(&env);
+    let new = prefix_with_site_packages(&env, "sys/new", &["sysother"]);
+    env.add_python(&new);
+    fs::remove_dir_all(&old.prefix).unwrap();
+
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let plan = &report["venvs"][0];
+    assert_eq!(
+        plan["target"]["path"],
+        new.exe.to_str().unwrap(),
+        "{report}"
+    );
+    let notes: Vec<&str> = plan["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let gone: Vec<&&str> = notes.iter().filter(|n| n.contains("is gone")).collect();
+    assert_eq!(gone.len(), 1, "{report}");
+    let note = gone[0];
+    assert!(note.contains(old.prefix.to_str().unwrap()), "{note}");
+    assert!(note.contains("cannot be compared"), "{note}");
+    assert!(note.contains("sysother"), "{note}");
+
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    assert_eq!(shown.matches("cannot be compared").count(), 1, "{shown}");
+    assert!(shown.contains(note), "{shown}");
+}
+
+#[test]
+fn a_system_site_packages_venv_keeps_the_base_with_its_system_packages() {
+    // The old base is still there (the venv's link was broken by hand): of two installations
+    // of the same version, the one whose system packages include the venv's is chosen, even
+    // where the other sorts first.
+    let env = TestEnv::new();
+    let (_old, venv) = system_site_venv(&env);
+    let plain = prefix_with_site_packages(&env, "sys/a-plain", &["sysother"]);
+    let keeps = prefix_with_site_packages(&env, "sys/z-keeps", &["sysyaml"]);
+    env.add_python(&plain).add_python(&keeps);
+    let link = venv.join(format!("bin/python{}", python3().minor));
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/gone/bin/python3", &link).unwrap();
+
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let plan = &report["venvs"][0];
+    assert_eq!(
+        plan["target"]["path"],
+        keeps.exe.to_str().unwrap(),
+        "{report}"
+    );
+    let alt = &plan["alternatives"][0];
+    assert_eq!(
+        alt["target"]["path"],
+        plain.exe.to_str().unwrap(),
+        "{report}"
+    );
+    assert!(
+        alt["why"]
+            .as_str()
+            .unwrap()
+            .contains("no longer see these system packages: sysyaml"),
+        "{report}"
+    );
+    assert!(
+        !report.to_string().contains("cannot be compared"),
+        "{report}"
+    );
+}
