@@ -528,3 +528,50 @@ fn a_moved_pyenv_root_is_relocated_and_its_link_is_named() {
         venv
     );
 }
+
+/// Verification runs `bin/pip --version` through the exec gate: the verified installation
+/// itself, with `bin/pip` as its script (pip's `/bin/sh` trampoline is valid Python too), never
+/// through the script's shebang. A trampoline whose shell line does more than `exec` the
+/// venv's Python would run that code if the shebang were followed: the marker proves it is not.
+#[test]
+fn pip_is_verified_through_the_installation_never_its_shebang() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let spaced = env.path("my projects/app/venv");
+    make_venv_with_pip(&py.exe, &spaced);
+    let pip_path = spaced.join("bin/pip");
+    let pip = fs::read_to_string(&pip_path).unwrap();
+    assert!(
+        pip.starts_with("#!/bin/sh\n'''exec' \""),
+        "no trampoline: {pip}"
+    );
+    let marker = env.path("shebang-was-run");
+    let (first, rest) = pip.split_once('\n').unwrap();
+    let (second, rest) = rest.split_once('\n').unwrap();
+    let tampered = format!("{first}\n{second} $(touch '{}')\n{rest}", marker.display());
+    fs::write(&pip_path, tampered).unwrap();
+    let moved = env.path("other projects/app/venv");
+    mv(
+        &env.path("my projects/app"),
+        &env.path("other projects/app"),
+    );
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes", "-v"])
+        .arg(&moved)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "repair failed: {stderr}");
+    assert!(
+        !marker.exists(),
+        "the shell line of `bin/pip` was run during verification"
+    );
+    // pip did run (as Python), and it is this venv's own.
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("`bin/pip --version`: pip "))
+        .unwrap_or_else(|| panic!("pip was not verified: {stderr}"));
+    assert!(line.contains(moved.to_str().unwrap()), "{line}");
+}

@@ -566,8 +566,13 @@ pub fn apply_with(
         .any(|a| matches!(a, Action::Rewrite { path, .. } if path == Path::new("bin/pip")));
     if verification.ok && rewrote_pip {
         // A relocation is verified the way the user will notice it: a rewritten script runs.
-        let python = verify::venv_python(&venv, target);
-        match verify::verify_pip(&venv, &python, options.verify_timeout) {
+        match verify::verify_pip(
+            &venv,
+            target,
+            inventory,
+            copied_from,
+            options.verify_timeout,
+        ) {
             Ok(Some(version)) => verification
                 .notes
                 .push(format!("`bin/pip --version`: {version}")),

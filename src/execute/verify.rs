@@ -165,16 +165,39 @@ pub fn venv_python(venv: &Path, minor: Option<&PythonVersion>) -> PathBuf {
         .unwrap_or_else(|| venv.join("bin/python"))
 }
 
-/// Verify the venv at `venv` (canonical root) against the plan's `target` version.
-/// `copied_from`: the installed binary a `CopyFile` action copied into the venv; a venv binary
-/// byte-identical to it (and it known to the inventory) may run, as it is the same program.
-pub fn verify(
+/// The venv's entry interpreter, as accepted by the exec gate (rule 2): `python` leads to
+/// `installation`, an installed Python discovery found (or is a byte-identical copy of it). What
+/// actually runs is decided right before each start by [`exec_target`].
+struct Gated<'a> {
+    /// The venv's entry (`bin/python`): `argv[0]` of every run, so Python finds `pyvenv.cfg`.
+    python: PathBuf,
+    /// `python` relative to the venv, for messages.
+    shown: String,
+    installation: &'a crate::inventory::Installation,
+}
+
+impl Gated<'_> {
+    /// What to execute now: the installation's own file (same device and inode as what the
+    /// entry leads to at this instant), or the entry itself when it is the copy.
+    fn program(&self) -> Result<PathBuf, String> {
+        exec_target(&self.python, &self.installation.path).ok_or_else(|| {
+            format!(
+                "`{}` is no longer `{}` (device and inode differ); it was not run",
+                self.shown,
+                self.installation.path.display()
+            )
+        })
+    }
+}
+
+/// Accept the venv's entry interpreter only if it is a discovered installation (see [`Gated`]);
+/// otherwise why it is not run. Runs nothing.
+fn gate<'a>(
     venv: &Path,
     target: Option<&PythonVersion>,
-    inventory: &Inventory,
+    inventory: &'a Inventory,
     copied_from: Option<&Path>,
-    timeout: Duration,
-) -> Verification {
+) -> Result<Gated<'a>, String> {
     let python = venv_python(venv, target);
     let shown = python
         .strip_prefix(venv)
@@ -191,7 +214,7 @@ pub fn verify(
         same.then_some(installation)
     });
     if let Some(special) = through_special(&python) {
-        return Verification::failed(format!(
+        return Err(format!(
             "`{shown}` leads through `{}`; venvfix never follows links into /proc or /dev, it \
              was not run",
             special.display()
@@ -202,10 +225,32 @@ pub fn verify(
             Ok(path) => format!("resolves to `{}`", path.display()),
             Err(e) => format!("does not resolve ({e})"),
         };
-        return Verification::failed(format!(
+        return Err(format!(
             "`{shown}` {resolved}, which is not an installed Python venvfix found; it was not run"
         ));
     };
+    Ok(Gated {
+        python,
+        shown,
+        installation,
+    })
+}
+
+/// Verify the venv at `venv` (canonical root) against the plan's `target` version.
+/// `copied_from`: the installed binary a `CopyFile` action copied into the venv; a venv binary
+/// byte-identical to it (and it known to the inventory) may run, as it is the same program.
+pub fn verify(
+    venv: &Path,
+    target: Option<&PythonVersion>,
+    inventory: &Inventory,
+    copied_from: Option<&Path>,
+    timeout: Duration,
+) -> Verification {
+    let gated = match gate(venv, target, inventory, copied_from) {
+        Ok(gated) => gated,
+        Err(problem) => return Verification::failed(problem),
+    };
+    let (python, shown, installation) = (&gated.python, &gated.shown, gated.installation);
     if let Some(problem) = entries_disagree(venv, installation) {
         return Verification::failed(problem);
     }
@@ -218,16 +263,11 @@ pub fn verify(
     // What runs is the discovered installation itself (its real path, checked by device and
     // inode right before the start), named as the venv's entry so Python finds `pyvenv.cfg`
     // as it does when the user runs it; a byte-identical copy in the venv runs as itself.
-    let program = match exec_target(&python, &installation.path) {
-        Some(program) => program,
-        None => {
-            return Verification::failed(format!(
-                "`{shown}` is no longer `{}` (device and inode differ); it was not run",
-                installation.path.display()
-            ));
-        }
+    let program = match gated.program() {
+        Ok(program) => program,
+        Err(problem) => return Verification::failed(problem),
     };
-    let answer = match run(&program, &python, &checks.request, timeout) {
+    let answer = match run(&program, python, &checks.request, timeout) {
         Ok(answer) => answer,
         Err(problem) => return Verification::failed(format!("`{shown}`: {problem}")),
     };
@@ -242,7 +282,7 @@ pub fn verify(
     if !failed.is_empty() {
         same_in_a_fresh_venv(
             &mut verification,
-            &python,
+            python,
             &installation.path,
             &version,
             &site_packages,
@@ -605,18 +645,31 @@ fn run_bounded(
     Ok((status, stdout, stderr))
 }
 
-/// After a relocation: run `bin/pip --version` as a user does (through its shebang), and check
-/// it is this venv's pip. It runs only if its shebang (either form) leads to the same file as
-/// `python`, the interpreter [`verify`] already accepted (rule 2). `Ok(None)`: no `bin/pip`.
-pub fn verify_pip(venv: &Path, python: &Path, timeout: Duration) -> Result<Option<String>, String> {
+/// After a relocation: check that `bin/pip` runs this venv's pip, the way a user will notice
+/// it. Its shebang (either form) must lead to the same file as the venv's entry interpreter,
+/// which must pass [`verify`]'s exec gate; then the installation itself runs `bin/pip
+/// --version` as its script (pip's `/bin/sh` trampoline is valid Python too). The shebang is
+/// never followed: what the kernel or `/bin/sh` would execute is only read (rule 2).
+/// `Ok(None)`: no `bin/pip`.
+pub fn verify_pip(
+    venv: &Path,
+    target: Option<&PythonVersion>,
+    inventory: &Inventory,
+    copied_from: Option<&Path>,
+    timeout: Duration,
+) -> Result<Option<String>, String> {
     let pip = venv.join("bin/pip");
     let Some(head) = crate::scripts::read_script_head(&pip) else {
         return Ok(None);
     };
+    let gated = gate(venv, target, inventory, copied_from)?;
     let Some((_, interpreter)) = crate::scripts::shebang(&head) else {
         return Err("`bin/pip` has no shebang naming an interpreter".into());
     };
-    let same = match (fs::canonicalize(&interpreter), fs::canonicalize(python)) {
+    let same = match (
+        fs::canonicalize(&interpreter),
+        fs::canonicalize(&gated.python),
+    ) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
@@ -626,8 +679,9 @@ pub fn verify_pip(venv: &Path, python: &Path, timeout: Duration) -> Result<Optio
             interpreter.display()
         ));
     }
-    let mut command = Command::new(&pip);
-    command.arg("--version");
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(gated.program()?);
+    command.arg0(&gated.python).arg(&pip).arg("--version");
     let (status, stdout, stderr) =
         run_bounded(command, timeout).map_err(|e| format!("`bin/pip --version` {e}"))?;
     if !status.success() {
