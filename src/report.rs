@@ -345,6 +345,9 @@ pub struct RecreateReport {
     pub compiled: Vec<String>,
     /// Pins whose `Requires-Python` excludes the new Python.
     pub unavailable: Vec<String>,
+    /// Other versions of a distribution installed in several lib dirs, not reinstalled, each
+    /// with the version reinstalled instead and why.
+    pub left_out: Vec<String>,
     /// User files copied from the old venv (relative).
     pub carry_over: Vec<String>,
     /// The same, with where each goes and whether a `.pth` is rewritten.
@@ -423,6 +426,7 @@ impl ActionReport {
                     with_pip: spec.with_pip,
                     compiled: spec.compiled.clone(),
                     unavailable: spec.unavailable.clone(),
+                    left_out: spec.left_out.clone(),
                     carry_over: spec.carry_over.iter().map(|c| shown(&c.from)).collect(),
                     carried: spec.carry_over.clone(),
                     prompt: spec.prompt.clone(),

@@ -476,28 +476,150 @@ fn an_unavailable_pin_fails_the_recreate_the_same_way_with_uv() {
     assert_same_tree(&before, &snapshot(&b.venv));
 }
 
-/// Packages orphaned in another `lib/pythonX.Y` beside the venv's own are not reinstalled:
-/// the plan lists them as left out (they stay in the backup).
-#[test]
-fn orphaned_packages_are_left_out_of_a_recreate() {
-    let env = TestEnv::new();
-    let py = python3();
-    env.add_python(&py);
-    let b = broken_venv(&env, &py);
-    env.write(
-        "venv/lib/python3.1/site-packages/strayold-1.0.dist-info/METADATA",
-        "Name: strayold\nVersion: 1.0\n",
+/// `uv pip install` into `venv` with the interpreter entry `python` (a name in `bin/`).
+fn install_with(venv: &Path, python: &str, reqs: &[&str]) {
+    run_ok(
+        uv_command()
+            .args(["pip", "install", "-q", "--python"])
+            .arg(venv.join("bin").join(python))
+            .arg("--no-index")
+            .arg("--find-links")
+            .arg(wheelhouse())
+            .args(reqs),
     );
-    let out = repair(&env, &b.venv, true)
-        .args(["--dry-run", "--strategy", "recreate"])
+}
+
+/// Packages in more than one `lib/pythonX.Y` lose nothing: after a minor change (`python3.11
+/// -m venv --upgrade` over a 3.12 venv) the old dir keeps the user's packages and the user
+/// installs more into the new one. A recreate reinstalls the union, one version per name: the
+/// recorded (and running) minor's dir wins a version conflict, and the plan (text and JSON)
+/// says which version was dropped and why, and what comes from the other dir.
+#[test]
+#[cfg_attr(not(pyenv_3_12), ignore = "needs pyenv 3.12 (~/.pyenv/versions)")]
+fn packages_of_every_lib_dir_are_reinstalled_and_a_version_conflict_is_explained() {
+    let env = TestEnv::new();
+    let py312 = pyenv_python("3.12").expect("pyenv 3.12");
+    let py = python3();
+    assert_ne!(py.minor, py312.minor, "python3() must not be 3.12 here");
+    env.add_python(&py);
+    let old = env.copy_prefix(&py312, "old");
+    let venv = env.path("venv");
+    make_venv(&old.prefix.join("bin/python3"), &venv, &[]);
+    install(
+        &venv,
+        &["tinyjson==1.0.0", "venvfix-demo==2.3.1", "tinyboth==1.0"],
+    );
+    env.write("venv/lib/python3.12/site-packages/mine.pth", "/opt/mine\n");
+    let new = env.copy_prefix(&py, "new");
+    run_ok(
+        python_command(&new.exe)
+            .args(["-m", "venv", "--upgrade", "--without-pip"])
+            .arg(&venv),
+    );
+    let entry = format!("python{}", py.minor);
+    install_with(&venv, &entry, &["tinyboth==1.1"]);
+    fs::remove_dir_all(&old.prefix).unwrap();
+    fs::remove_dir_all(&new.prefix).unwrap();
+    let old_site = "lib/python3.12/site-packages";
+    let new_site = format!("lib/python{}/site-packages", py.minor);
+
+    let out = repair(&env, &venv, true)
+        .args(["--dry-run", "--strategy", "recreate", "--python"])
+        .arg(&py.exe)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    for req in [
+        "tinyboth==1.1",
+        "tinydep==0.5",
+        "tinyjson==1.0.0",
+        "venvfix-demo==2.3.1",
+    ] {
+        assert!(
+            stdout.contains(&format!("        {req}\n")),
+            "{req}:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("        tinyboth==1.0\n"), "{stdout}");
+    let dropped = format!(
+        "tinyboth==1.0 (in `{old_site}`): tinyboth==1.1 from `{new_site}` is reinstalled \
+         instead, the lib dir of Python {}, which pyvenv.cfg records",
+        py.version
+    );
+    assert!(stdout.contains(&format!("left out: {dropped}")), "{stdout}");
     assert!(
-        stdout.contains("left out: strayold==1.0 (in `lib/python3.1/site-packages`"),
+        stdout.contains(&format!("- not reinstalled: {dropped}")),
         "{stdout}"
     );
-    assert!(!stdout.contains("        strayold==1.0\n"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "- reinstalled from `{old_site}` as well (the venv's own packages are in \
+             `lib/python{}`): tinydep==0.5, tinyjson==1.0.0, venvfix-demo==2.3.1",
+            py.minor
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "carried over: {old_site}/mine.pth -> {new_site}/mine.pth"
+        )),
+        "{stdout}"
+    );
+
+    let out = repair(&env, &venv, true)
+        .args(["--dry-run", "--json", "--strategy", "recreate", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let action = &json["venvs"][0]["actions"][0];
+    let requirements: Vec<&str> = action["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        requirements,
+        [
+            "tinyboth==1.1",
+            "tinydep==0.5",
+            "tinyjson==1.0.0",
+            "venvfix-demo==2.3.1"
+        ]
+    );
+    assert_eq!(
+        action["recreate"]["left_out"][0],
+        dropped.as_str(),
+        "{action}"
+    );
+    let differences = action["recreate"]["differences"].to_string();
+    assert!(differences.contains("reinstalled from"), "{differences}");
+
+    let out = repair(&env, &venv, true)
+        .args(["--yes", "--strategy", "recreate", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        run_python(
+            &venv,
+            "import tinyboth, tinyjson, venvfix_demo; print(tinyboth.__version__)"
+        )
+        .trim(),
+        "1.1"
+    );
+    assert_eq!(
+        fs::read_to_string(venv.join(&new_site).join("mine.pth")).unwrap(),
+        "/opt/mine\n"
+    );
+    env.venvfix().arg("check").arg(&venv).assert().code(0);
 }
 
 /// Issue 11.1 / 10.15: every file no distribution's `RECORD` lists is carried over and listed in

@@ -23,7 +23,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Serialize, Serializer};
 
-use crate::dists::{self, DistsError, FreezeOptions, Record};
+use crate::dists::{self, Distribution, DistsError, Record};
 use crate::inventory::Installation;
 use crate::records::{self, NewBase, RecordEdit};
 use crate::safe_read::{self, Follow, limit};
@@ -237,8 +237,9 @@ pub struct RecreateSpec {
     pub compiled: Vec<String>,
     /// Pins known not to support the new Python (`Requires-Python`), with the reason.
     pub unavailable: Vec<String>,
-    /// Distributions left in a `lib/pythonX.Y` the venv's Python never read (orphaned), not
-    /// reinstalled; they stay in the backup.
+    /// Versions not reinstalled: a distribution installed in several `lib/pythonX.Y` dirs at
+    /// different versions gets one; each other one is listed here, with which version is
+    /// reinstalled instead and why. They stay in the backup.
     pub left_out: Vec<String>,
     /// Files the creator did not make, carried over from the old venv.
     pub carry_over: Vec<CarryOver>,
@@ -314,7 +315,12 @@ pub struct Installed {
     /// `(name, version)` of each seed package.
     pub seeds: Vec<(String, String)>,
     pub compiled: Vec<String>,
+    /// Other versions of a distribution installed in several lib dirs, with which one is
+    /// reinstalled instead and why.
     pub left_out: Vec<String>,
+    /// Distributions reinstalled from a lib dir other than the live one: `(pin shown, its
+    /// site-packages relative to the venv)`.
+    pub other_dirs: Vec<(String, PathBuf)>,
     /// `(pin shown, Requires-Python)`.
     pub requires_python: Vec<(String, String)>,
     /// Editables: (name, source dir).
@@ -322,32 +328,81 @@ pub struct Installed {
     pub scripts: BTreeSet<String>,
 }
 
-/// Read what is installed in `venv` (the live site-packages; orphans as left out).
+/// Read what is installed in `venv`: the user's distributions of every `lib/pythonX.Y`, one
+/// per normalized name. Recreate's promise is that nothing is dropped: after a minor change the
+/// old dir keeps the user's packages while new ones go into the new dir (or the other way
+/// round), and both are the user's. When a name is installed in several dirs at different
+/// versions, the live dir's ([`Venv::packages_dir`]: the recorded minor's, else the one with most
+/// packages) wins, else the newest minor's; each other version is listed as left out, with why.
 pub fn installed(venv: &Venv) -> Result<Installed, RecreateError> {
     let all = dists::read_distributions(&venv.root)?;
-    let freeze = dists::freeze(&venv.root, &FreezeOptions::default())?;
     let mut out = Installed::default();
-    // Only what the venv's Python read: packages orphaned in another `lib/pythonX.Y` are listed
-    // as left out, not reinstalled. Unless the live dir holds nothing of the user's (only
-    // seeds, as `venv --upgrade` across minors leaves it): then the orphans are the user's
-    // packages, and bringing them back is the point.
-    let live = live_site_packages(venv)
-        .filter(|live| freeze.dists.iter().any(|d| d.site_packages == *live));
-    for dist in &freeze.dists {
-        let requirement = dist.requirement();
-        let shown = if dist.version.is_empty() {
-            requirement.clone()
+    let live_dir = venv.packages_dir();
+    let live = live_dir.map(|dir| dir.path.join("site-packages"));
+    // The live dir first, then the others newest minor first.
+    let rank = |site: &Path| -> usize {
+        if live.as_deref() == Some(site) {
+            return 0;
+        }
+        venv.lib_dirs
+            .iter()
+            .rev()
+            .position(|d| d.path.join("site-packages") == site)
+            .map_or(usize::MAX, |n| n + 1)
+    };
+    let mut user: Vec<&Distribution> = all.dists.iter().filter(|d| !d.is_seed()).collect();
+    user.sort_by(|a, b| {
+        (a.normalized_name.as_str(), rank(&a.site_packages))
+            .cmp(&(b.normalized_name.as_str(), rank(&b.site_packages)))
+    });
+    let shown = |dist: &Distribution| {
+        if dist.version.is_empty() {
+            dist.requirement()
         } else {
             format!("{}=={}", dist.name, dist.version)
+        }
+    };
+    let mut chosen: Vec<&Distribution> = Vec::new();
+    for dist in user {
+        let Some(kept) = chosen
+            .last()
+            .filter(|k| k.normalized_name == dist.normalized_name)
+        else {
+            chosen.push(dist);
+            continue;
         };
+        if kept.requirement() == dist.requirement() {
+            continue;
+        }
+        let why = match live_dir {
+            Some(dir) if live.as_deref() == Some(kept.site_packages.as_path()) => {
+                match venv.recorded_version() {
+                    Some(recorded) if recorded.same_minor(&dir.version) => {
+                        format!("the lib dir of Python {recorded}, which pyvenv.cfg records")
+                    }
+                    _ => "the lib dir holding most of the venv's packages".to_string(),
+                }
+            }
+            _ => "the newest of the venv's lib dirs".to_string(),
+        };
+        out.left_out.push(format!(
+            "{} (in `{}`): {} from `{}` is reinstalled instead, {why}",
+            shown(dist),
+            venv.relative(&dist.site_packages).display(),
+            shown(kept),
+            venv.relative(&kept.site_packages).display(),
+        ));
+    }
+    for dist in chosen {
+        let requirement = dist.requirement();
+        let shown = shown(dist);
         if let Some(live) = &live
             && dist.site_packages != *live
         {
-            out.left_out.push(format!(
-                "{shown} (in `{}`, which the venv's Python never read)",
-                venv.relative(&dist.site_packages).display()
+            out.other_dirs.push((
+                shown.clone(),
+                venv.relative(&dist.site_packages).to_path_buf(),
             ));
-            continue;
         }
         // A stable-ABI wheel (`abi3`) runs on later Pythons: nothing to rebuild.
         if let Some(compiled) = &dist.compiled
@@ -372,9 +427,9 @@ pub fn installed(venv: &Venv) -> Result<Installed, RecreateError> {
         }
         out.requirements.push(requirement);
     }
-    let live_dir = live_site_packages(venv);
+    // Seeds come from the live dir only: the creator and the installer make them anew.
     for dist in all.dists.iter().filter(|d| d.is_seed()) {
-        let in_live = live_dir.as_ref().is_none_or(|l| *l == dist.site_packages);
+        let in_live = live.as_ref().is_none_or(|l| *l == dist.site_packages);
         if in_live && !out.seeds.iter().any(|(n, _)| *n == dist.normalized_name) {
             out.seeds
                 .push((dist.normalized_name.clone(), dist.version.clone()));
@@ -535,6 +590,29 @@ pub fn recreate_spec(
             ));
         }
     }
+    let other_dirs: BTreeSet<&PathBuf> = found.other_dirs.iter().map(|(_, dir)| dir).collect();
+    for dir in other_dirs {
+        let names: Vec<&str> = found
+            .other_dirs
+            .iter()
+            .filter(|(_, d)| d == dir)
+            .map(|(shown, _)| shown.as_str())
+            .collect();
+        let own = venv
+            .packages_dir()
+            .map(|d| {
+                format!(
+                    " (the venv's own packages are in `{}`)",
+                    venv.relative(&d.path).display()
+                )
+            })
+            .unwrap_or_default();
+        spec.differences.push(format!(
+            "reinstalled from `{}` as well{own}: {}",
+            dir.display(),
+            names.join(", ")
+        ));
+    }
     for l in &spec.left_out {
         spec.differences.push(format!("not reinstalled: {l}"));
     }
@@ -689,8 +767,9 @@ fn is_real_dir(path: &Path) -> bool {
 
 /// The entries of `venv` its creator and installers did not make, sorted: entries at the root
 /// other than the creator's, `bin/` entries that are neither interpreters, activators, nor
-/// console scripts listed in a `RECORD` (`scripts`), and the files of the live site-packages
-/// no distribution's `RECORD` lists (carried into `lib/<new_lib>/site-packages`).
+/// console scripts listed in a `RECORD` (`scripts`), and the files of every site-packages (the
+/// live one's first, for a name in several) no distribution's `RECORD` lists (carried into
+/// `lib/<new_lib>/site-packages`).
 pub fn carry_over(venv: &Venv, scripts: &BTreeSet<String>, new_lib: &str) -> Vec<CarryOver> {
     let root = &venv.root;
     let same = |rel: PathBuf| CarryOver {
@@ -714,13 +793,27 @@ pub fn carry_over(venv: &Venv, scripts: &BTreeSet<String>, new_lib: &str) -> Vec
             }
         }
     }
-    if let Some(live) = live_site_packages(venv)
-        && is_real_dir(&live)
-        && let Some(old_lib) = live.parent().map(Path::to_path_buf)
-    {
-        let owned = Owned::read(&live);
-        let new_site = Path::new("lib").join(new_lib).join("site-packages");
-        let old_site = venv.relative(&live).to_path_buf();
+    // Every site-packages, the live one first: a file of the user's in an old lib dir is as
+    // much theirs (a name in both is taken from the live dir).
+    let live = live_site_packages(venv);
+    let sites = live.iter().cloned().chain(
+        venv.lib_dirs
+            .iter()
+            .rev()
+            .map(|d| d.path.join("site-packages"))
+            .filter(|s| live.as_ref() != Some(s)),
+    );
+    let new_site = Path::new("lib").join(new_lib).join("site-packages");
+    let mut taken: BTreeSet<PathBuf> = BTreeSet::new();
+    for site in sites {
+        let Some(old_lib) = site.parent().map(Path::to_path_buf) else {
+            continue;
+        };
+        if !is_real_dir(&site) {
+            continue;
+        }
+        let owned = Owned::read(&site);
+        let old_site = venv.relative(&site).to_path_buf();
         let rewrite = (old_lib.file_name() != Some(OsStr::new(new_lib))).then(|| PthRewrite {
             from: [Some(old_lib.clone()), fs::canonicalize(&old_lib).ok()]
                 .into_iter()
@@ -731,13 +824,16 @@ pub fn carry_over(venv: &Venv, scripts: &BTreeSet<String>, new_lib: &str) -> Vec
             to: root.join("lib").join(new_lib),
         });
         let mut found = Vec::new();
-        owned.unowned(&live, Path::new(""), &mut found);
+        owned.unowned(&site, Path::new(""), &mut found);
         for rel in found {
+            if !taken.insert(rel.clone()) {
+                continue;
+            }
             let from = old_site.join(&rel);
             let rewrite = rewrite
                 .as_ref()
                 .filter(|_| rel.extension() == Some(OsStr::new("pth")))
-                .filter(|r| pth_names(&live.join(&rel), &r.from))
+                .filter(|r| pth_names(&site.join(&rel), &r.from))
                 .cloned();
             out.push(CarryOver {
                 from,

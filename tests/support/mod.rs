@@ -546,7 +546,8 @@ pub fn markupsafe_version(minor: &str) -> &'static str {
 /// The local wheel dir, created once: `tinyjson 1.0.0`, `tinydep 0.5`, `venvfix-demo 2.3.1`
 /// (requires `tinydep==0.5`, console script `venvfix-demo`), `fakenum 2.0.2` (wheels tagged
 /// `cp39`..`cp312` only, like numpy 2.0.2 has no `cp313` wheel), `flit_core` (the build backend of
-/// [`make_project`]'s projects, for offline editable and git installs), and the compiled
+/// [`make_project`]'s projects, for offline editable and git installs), `tinyboth 1.0` and `1.1`
+/// and `tinyold 0.3` (`py2.py3-none-any`, installable on Python 2.7 too), and the compiled
 /// `MarkupSafe` wheel for [`python3`]'s minor. `$VENVFIX_TEST_WHEELHOUSE` overrides the dir.
 pub fn wheelhouse() -> PathBuf {
     static WHEELHOUSE: OnceLock<PathBuf> = OnceLock::new();
@@ -578,10 +579,7 @@ pub fn wheelhouse() -> PathBuf {
             });
             // A wheelhouse made before make_wheels.py grew a wheel gets the new ones (each is
             // written beside and renamed, so this is safe to race).
-            if !dir
-                .join("fakenum-2.0.2-cp39-cp39-manylinux_2_17_x86_64.whl")
-                .exists()
-            {
+            if !dir.join("tinyold-0.3-py2.py3-none-any.whl").exists() {
                 make_wheels(&dir);
             }
             dir
