@@ -340,11 +340,36 @@ impl History {
         let now = CreatedDir::of(venv);
         self.groups
             .iter()
-            .filter(|g| match (&g.root, &now) {
-                (Some(root), Some(now)) => root.same(now),
-                _ => g.path == venv,
-            })
+            .filter(|g| holds_venv(g.root.as_ref(), &g.path, now.as_ref(), venv))
             .collect()
+    }
+
+    /// The dirs of [`History::groups_of`], reading only each per-venv state dir's `venv.json`
+    /// (a repair needs no more; loading every step of every venv's backups would stat every
+    /// file they saved). A dir without one, as an older venvfix left it, is read whole.
+    pub fn group_dirs_of(state_dir: &Path, venv: &Path) -> Vec<PathBuf> {
+        let now = CreatedDir::of(venv);
+        let Ok(entries) = fs::read_dir(state_dir.join("venvs")) else {
+            return Vec::new();
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .filter(|dir| {
+                let identity: Option<Identity> = read_json(&dir.join(IDENTITY)).ok().flatten();
+                let (path, root) = match identity {
+                    Some(identity) => (identity.path, identity.root),
+                    None => match load_group(dir) {
+                        Ok(Some(group)) => (group.path, group.root),
+                        _ => return false,
+                    },
+                };
+                holds_venv(root.as_ref(), &path, now.as_ref(), venv)
+            })
+            .collect();
+        dirs.sort();
+        dirs
     }
 
     /// The history of the venv at `venv` (canonical), newest first.
@@ -437,6 +462,21 @@ fn assess(venv: Option<PathBuf>, was: Vec<PathBuf>, groups: &[&Group]) -> VenvHi
         venv,
         was,
         steps: assessed,
+    }
+}
+
+/// Whether a group recorded for the venv at `path` with directory identity `root` holds the
+/// history of the venv now at `venv` (identity `now`): the same directory (it may have been
+/// moved since), or, when either identity is unknown, the same path.
+fn holds_venv(
+    root: Option<&CreatedDir>,
+    path: &Path,
+    now: Option<&CreatedDir>,
+    venv: &Path,
+) -> bool {
+    match (root, now) {
+        (Some(root), Some(now)) => root.same(now),
+        _ => path == venv,
     }
 }
 

@@ -439,9 +439,7 @@ pub fn apply_with(
     let plan_json = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
     let from = side_before(&venv, plan);
     // The history this venv had under other paths (it was moved): kept pointing at it.
-    let groups = history::History::load(&options.state_dir)
-        .map(|h| h.of_venv(&venv).groups())
-        .unwrap_or_default();
+    let groups = history::History::group_dirs_of(&options.state_dir, &venv);
     let whole = match plan.actions.as_slice() {
         [Action::Recreate(spec)] => {
             let Some(hook) = recreate else {
