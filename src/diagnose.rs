@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::elf;
+use crate::getpath;
 use crate::inventory::{self, Installation, Inventory, stability};
 use crate::links::ChainEnd;
 use crate::safe_read::{self, Follow};
@@ -738,15 +739,49 @@ impl Detector<'_> {
             Binding::Shared { lib, dir } => {
                 let base = self.bound_base(&lib, &dir);
                 if !home.as_os_str().is_empty() && !home.is_dir() {
+                    let version = base.as_ref().map(|b| b.version);
+                    let above = version.and_then(|v| getpath::search_up(&home, &v));
+                    let fallback = match (version, &above) {
+                        (Some(v), None) => compiled_fallback(file, &v, None),
+                        _ => getpath::Fallback::Unknown,
+                    };
+                    let hint = self.repair_hint();
+                    if let (Some(v), getpath::Fallback::Nowhere) = (version, &fallback) {
+                        let message = format!(
+                            "pyvenv.cfg `home = {}` does not exist, and {shown}, a copied \
+                             launcher that loads `{lib}` from `{}`, has no standard library for \
+                             {} under any prefix compiled into it: it cannot start (`No module \
+                             named 'encodings'`)",
+                            home.display(),
+                            dir.display(),
+                            v.short()
+                        );
+                        self.push(
+                            ProblemKind::InterpreterMissing,
+                            Severity::Error,
+                            message,
+                            hint,
+                        );
+                        return None;
+                    }
+                    let falls_back = match (&above, &fallback) {
+                        (Some(prefix), _) => format!(
+                            "finding a standard library above `home`, under `{}`",
+                            prefix.display()
+                        ),
+                        (None, getpath::Fallback::Prefix(prefix)) => format!(
+                            "falling back to the prefix compiled into it, `{}`",
+                            prefix.display()
+                        ),
+                        _ => "falling back to its compiled-in prefix".to_string(),
+                    };
                     let message = format!(
                         "pyvenv.cfg `home = {}` does not exist, but {shown} is a copied launcher \
                          that loads `{lib}` from `{}` (its RUNPATH, not `home`): it still runs, \
-                         falling back to its compiled-in prefix, which works only while that \
-                         installation stays",
+                         {falls_back}, which works only while that installation stays",
                         home.display(),
                         dir.display()
                     );
-                    let hint = self.repair_hint();
                     self.push(ProblemKind::StaleHome, Severity::Warning, message, hint);
                 }
                 base
@@ -808,16 +843,22 @@ impl Detector<'_> {
         } else {
             home
         };
-        let stdlib = start
-            .ancestors()
-            .map(|dir| dir.join(&stdlib_name))
-            .find(|dir| dir.join("os.py").is_file());
+        // CPython's own search: up from `home`, then the prefix compiled into the binary.
+        let found = getpath::search_up(start, &version)
+            .map(|prefix| (prefix, false))
+            .or_else(|| {
+                let code = elf::constant_data(bytes).unwrap_or_else(|| vec![bytes]);
+                match getpath::compiled_fallback(&code, &version, None) {
+                    getpath::Fallback::Prefix(prefix) => Some((prefix, true)),
+                    getpath::Fallback::Nowhere | getpath::Fallback::Unknown => None,
+                }
+            });
         let evidence = format!("the version string `{version}` in `{}`", self.rel(file));
-        let Some(stdlib) = stdlib else {
+        let Some((prefix, compiled)) = found else {
             let message = format!(
                 "{shown} is a copied Python {version} (read from the file) that cannot start: it \
-                 needs a standard library for {} and there is none at `{}` nor above it (`No \
-                 module named 'encodings'`)",
+                 needs a standard library for {} and there is none at `{}` nor above it, nor \
+                 under any prefix compiled into it (`No module named 'encodings'`)",
                 version.short(),
                 start.parent().unwrap_or(start).join(&stdlib_name).display()
             );
@@ -830,18 +871,26 @@ impl Detector<'_> {
             );
             return None;
         };
-        let prefix = stdlib
-            .parent()
-            .and_then(Path::parent)
-            .unwrap_or(Path::new("/"))
-            .to_path_buf();
+        let stdlib = prefix.join(&stdlib_name);
         if !home.as_os_str().is_empty() && !home.is_dir() {
+            let runs_with = if compiled {
+                format!(
+                    "so it falls back to the prefix compiled into it, `{}`, and runs with the \
+                     standard library at `{}`, which works only while that installation stays",
+                    prefix.display(),
+                    stdlib.display()
+                )
+            } else {
+                format!(
+                    "so it still runs, with the standard library it finds at `{}`, which works \
+                     only while that stays",
+                    stdlib.display()
+                )
+            };
             let message = format!(
                 "pyvenv.cfg `home = {}` does not exist; {shown} is a complete copied Python \
-                 {version}, so it still runs, with the standard library it finds at `{}`, \
-                 which works only while that stays",
+                 {version}, {runs_with}",
                 home.display(),
-                stdlib.display()
             );
             let hint = self.repair_hint();
             self.push(ProblemKind::StaleHome, Severity::Warning, message, hint);
@@ -1181,52 +1230,81 @@ impl Detector<'_> {
     fn home(&self, group: &Group, base: &Base) -> Option<Problem> {
         let home = self.venv.home()?;
         let Ok(home_canonical) = std::fs::canonicalize(&home) else {
-            // Python then looks for its standard library under the prefix compiled into the
-            // binary; when that is gone too (python-build-standalone's `/install`), it cannot
-            // start at all.
-            let compiled = base
+            // Python then searches up from `home`, then falls back to the prefix compiled into
+            // the binary; when that has no standard library either (python-build-standalone's
+            // `/install`), it cannot start at all.
+            let sysconfig = base
                 .installation
                 .as_ref()
-                .and_then(|i| i.compiled_prefix.as_ref());
-            let stdlib_gone = |prefix: &Path| {
-                let lib = prefix
-                    .join("lib")
-                    .join(format!("python{}", base.version.short()));
-                std::fs::symlink_metadata(lib.join("os.py")).is_err()
-                    && std::fs::symlink_metadata(lib.join("os.pyc")).is_err()
-            };
-            let (severity, message) = match compiled {
-                Some(prefix) if stdlib_gone(prefix) => (
-                    Severity::Error,
-                    format!(
-                        "pyvenv.cfg `home = {}` does not exist, and the prefix compiled into \
-                         `{}` (`{}`) has no standard library either: the venv cannot start \
-                         (`No module named 'encodings'`)",
-                        home.display(),
-                        base.executable.display(),
-                        prefix.display()
-                    ),
-                ),
+                .and_then(|i| i.compiled_prefix.as_deref());
+            let exe = base.executable.display();
+            let (severity, message) = match getpath::search_up(&home, &base.version) {
                 Some(prefix) => (
                     Severity::Warning,
                     format!(
-                        "pyvenv.cfg `home = {}` does not exist; Python falls back to the prefix \
-                         compiled into `{}` (`{}`), which works only while that installation \
-                         stays",
+                        "pyvenv.cfg `home = {}` does not exist; Python finds a standard library \
+                         above it, at `{}`, which works only while that stays",
                         home.display(),
-                        base.executable.display(),
-                        prefix.display()
+                        prefix
+                            .join(format!("lib/python{}", base.version.short()))
+                            .display()
                     ),
                 ),
-                None => (
-                    Severity::Warning,
-                    format!(
-                        "pyvenv.cfg `home = {}` does not exist; Python falls back to the prefix \
-                         compiled into `{}`, which works only while no other Python appears there",
-                        home.display(),
-                        base.executable.display()
+                None => match compiled_fallback(&base.executable, &base.version, sysconfig) {
+                    getpath::Fallback::Prefix(prefix) => (
+                        Severity::Warning,
+                        format!(
+                            "pyvenv.cfg `home = {}` does not exist; Python falls back to the \
+                             prefix compiled into `{exe}` (`{}`), which works only while that \
+                             installation stays",
+                            home.display(),
+                            prefix.display()
+                        ),
                     ),
-                ),
+                    getpath::Fallback::Nowhere => (
+                        Severity::Error,
+                        format!(
+                            "pyvenv.cfg `home = {}` does not exist, and no prefix compiled into \
+                             `{exe}` has a standard library for {}: the venv cannot start \
+                             (`Could not find platform independent libraries`, then `No module \
+                             named 'encodings'`)",
+                            home.display(),
+                            base.version.short()
+                        ),
+                    ),
+                    // The binary cannot be read: what `sysconfig` said when it was probed.
+                    getpath::Fallback::Unknown => match sysconfig {
+                        Some(prefix) if !getpath::has_stdlib(prefix, &base.version) => (
+                            Severity::Error,
+                            format!(
+                                "pyvenv.cfg `home = {}` does not exist, and the prefix compiled \
+                                 into `{exe}` (`{}`) has no standard library either: the venv \
+                                 cannot start (`No module named 'encodings'`)",
+                                home.display(),
+                                prefix.display()
+                            ),
+                        ),
+                        Some(prefix) => (
+                            Severity::Warning,
+                            format!(
+                                "pyvenv.cfg `home = {}` does not exist; Python falls back to the \
+                                 prefix compiled into `{exe}` (`{}`), which works only while \
+                                 that installation stays",
+                                home.display(),
+                                prefix.display()
+                            ),
+                        ),
+                        None => (
+                            Severity::Warning,
+                            format!(
+                                "pyvenv.cfg `home = {}` does not exist; Python falls back to the \
+                                 prefix compiled into `{exe}`, which works only while no other \
+                                 Python appears there",
+                                home.display()
+                            ),
+                        ),
+                    },
+                },
             };
             return Some(Problem {
                 kind: ProblemKind::StaleHome,
@@ -1496,6 +1574,44 @@ fn find_library(lib: &std::ffi::OsStr, runpath: &[PathBuf]) -> Option<PathBuf> {
         .cloned()
         .chain(system_lib_dirs())
         .find(|dir| dir.join(lib).is_file())
+}
+
+/// What the interpreter binary at `exe` falls back to when the search up from `home` finds no
+/// standard library: the prefix compiled into it, read from its bytes and, for a launcher,
+/// from the `libpython` it loads ([`getpath`]). `hint` is what `sysconfig` said it was.
+fn compiled_fallback(
+    exe: &Path,
+    version: &PythonVersion,
+    hint: Option<&Path>,
+) -> getpath::Fallback {
+    let Ok(bytes) = safe_read::read(exe, MAX_COPY_BYTES, Follow::Links) else {
+        return getpath::Fallback::Unknown;
+    };
+    let Some(dynamic) = elf::parse_dynamic(&bytes) else {
+        return getpath::Fallback::Unknown;
+    };
+    let lib = match dynamic.libpython() {
+        None => None,
+        Some(name) => {
+            let Some(dir) = find_library(name, &dynamic.search_dirs(exe)) else {
+                return getpath::Fallback::Unknown;
+            };
+            match safe_read::read(&dir.join(name), MAX_COPY_BYTES, Follow::Links) {
+                Ok(lib) => Some(lib),
+                Err(_) => return getpath::Fallback::Unknown,
+            }
+        }
+    };
+    let Some(mut code) = elf::constant_data(&bytes) else {
+        return getpath::Fallback::Unknown;
+    };
+    if let Some(lib) = &lib {
+        match elf::constant_data(lib) {
+            Some(data) => code.extend(data),
+            None => return getpath::Fallback::Unknown,
+        }
+    }
+    getpath::compiled_fallback(&code, version, hint)
 }
 
 /// The dirs the dynamic loader searches after `RUNPATH` on a usual Linux system

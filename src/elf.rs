@@ -192,12 +192,15 @@ impl Format {
 #[derive(Clone, Copy)]
 struct Segment {
     kind: u32,
+    /// `p_flags`: `PF_X` 1, `PF_W` 2, `PF_R` 4.
+    flags: u32,
     offset: u64,
     vaddr: u64,
     filesz: u64,
 }
 
-fn parse<S: Source + ?Sized>(src: &S) -> Option<Dynamic> {
+/// The ELF format and program headers of `src`.
+fn program_headers<S: Source + ?Sized>(src: &S) -> Option<(Format, Vec<Segment>)> {
     let ident = src.read_at(0, 16)?;
     if ident.get(0..4)? != b"\x7fELF" {
         return None;
@@ -240,6 +243,7 @@ fn parse<S: Source + ?Sized>(src: &S) -> Option<Dynamic> {
             Some(if is64 {
                 Segment {
                     kind,
+                    flags: u32::try_from(f.u32(ph, 4)?).ok()?,
                     offset: f.u64(ph, 8)?,
                     vaddr: f.u64(ph, 16)?,
                     filesz: f.u64(ph, 32)?,
@@ -247,6 +251,7 @@ fn parse<S: Source + ?Sized>(src: &S) -> Option<Dynamic> {
             } else {
                 Segment {
                     kind,
+                    flags: u32::try_from(f.u32(ph, 24)?).ok()?,
                     offset: f.u32(ph, 4)?,
                     vaddr: f.u32(ph, 8)?,
                     filesz: f.u32(ph, 16)?,
@@ -254,6 +259,38 @@ fn parse<S: Source + ?Sized>(src: &S) -> Option<Dynamic> {
             })
         })
         .collect::<Option<Vec<Segment>>>()?;
+    Some((f, segments))
+}
+
+/// The bytes of `bytes` (a whole ELF file) that hold its constant strings: its read-only
+/// loaded segments (`.rodata`), or every loaded segment when code and data share one. Debug
+/// sections and symbol tables, which the loader never maps, are left out. `None` when it is
+/// not an ELF file that can be read.
+pub fn constant_data(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    const PF_X: u32 = 1;
+    const PF_W: u32 = 2;
+    let (_, segments) = program_headers(bytes)?;
+    let slice = |s: &Segment| -> Option<&[u8]> {
+        let start = usize::try_from(s.offset).ok()?;
+        bytes.get(start..start.checked_add(usize::try_from(s.filesz).ok()?)?)
+    };
+    let loads: Vec<&Segment> = segments.iter().filter(|s| s.kind == PT_LOAD).collect();
+    let read_only: Vec<&Segment> = loads
+        .iter()
+        .copied()
+        .filter(|s| s.flags & (PF_X | PF_W) == 0)
+        .collect();
+    let chosen = if read_only.is_empty() {
+        loads
+    } else {
+        read_only
+    };
+    chosen.into_iter().map(slice).collect()
+}
+
+fn parse<S: Source + ?Sized>(src: &S) -> Option<Dynamic> {
+    let (f, segments) = program_headers(src)?;
+    let is64 = f.is64;
 
     let Some(dynamic) = segments.iter().find(|s| s.kind == PT_DYNAMIC) else {
         // A fully static binary: it needs nothing.
@@ -412,6 +449,24 @@ mod tests {
                     [PathBuf::from("/v/bin/../lib"), PathBuf::from("/opt/py/lib")]
                 );
             }
+        }
+    }
+
+    #[test]
+    fn constant_data_is_the_loaded_bytes_and_only_them() {
+        for is64 in [true, false] {
+            let mut bytes = build(is64, true, &["libpython3.12.so.1.0"], None);
+            let loaded = bytes.len();
+            // Bytes past every segment (a debug section) are not constant data.
+            bytes.extend_from_slice(b"\0/not/loaded\0");
+            let data = constant_data(&bytes).unwrap();
+            assert_eq!(data, vec![&bytes[..loaded]]);
+        }
+        assert_eq!(constant_data(b"\0/usr\0"), None);
+        // On a real interpreter: its compiled-in prefix is among its constant strings.
+        if let Ok(real) = std::fs::read("/usr/bin/python3.11") {
+            let data = constant_data(&real).unwrap();
+            assert!(data.iter().any(|d| d.windows(6).any(|w| w == b"\0/usr\0")));
         }
     }
 

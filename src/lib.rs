@@ -16,6 +16,7 @@
 //! | [`config`] | `pyvenv.cfg` as lines: read, and rewrite only the intended keys |
 //! | [`links`] | follow a symlink chain hop by hop, without executing or trusting it |
 //! | [`elf`] | what a copied interpreter binary needs to start (`DT_NEEDED`, `DT_RUNPATH`), read without running it |
+//! | [`getpath`] | where a venv's interpreter finds its standard library when `home` leads nowhere (the search up from `home`, then the prefix compiled into the binary), read without running it |
 //! | [`venv`] | the read-only model of one venv: config, `bin/` interpreters, `lib/pythonX.Y`, creator |
 //! | [`scripts`] | console scripts (both shebang forms) and activators: which venv they run, whether it moved |
 //! | [`dists`] | what is installed in a venv, read from dist-info / egg-info without running it; `freeze` |
@@ -50,6 +51,7 @@ pub mod dists;
 pub mod elf;
 pub mod execute;
 pub mod exit_code;
+pub mod getpath;
 pub mod inventory;
 pub mod links;
 pub mod plan;

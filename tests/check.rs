@@ -138,8 +138,9 @@ fn copied_launcher_whose_home_is_gone_still_runs_and_is_stale_home() {
         message.contains(base.bin_dir().to_str().unwrap()),
         "{message}"
     );
-    assert!(message.contains("compiled-in prefix"), "{message}");
     if let Some(lib) = libpython_of(&venv.join("bin/python")) {
+        let compiled = format!("prefix compiled into it, `{}`", py.prefix.display());
+        assert!(message.contains(&compiled), "{message}");
         assert!(message.contains(&lib), "{message}");
         assert!(
             message.contains(py.prefix.join("lib").to_str().unwrap()),
@@ -1543,4 +1544,179 @@ fn system_site_packages_after_a_minor_change_is_reported_half_alive() {
     assert!(message.contains("half alive"), "{message}");
     let system = py312.prefix.join("lib/python3.12/site-packages");
     assert!(message.contains(system.to_str().unwrap()), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// `home` gone: the search up from it, then the prefix compiled into the binary (issue 13.4).
+
+/// A copy of Debian's static `python3.11` at `root()/name` whose compiled-in prefix (`/usr`,
+/// the one `\0/usr\0` string of the binary) is overwritten with `compiled` (same length). Run
+/// directly it still finds its standard library from its own location.
+fn debian_copy_compiled_for(env: &TestEnv, name: &str, compiled: &str) -> Python {
+    assert_eq!(compiled.len(), "/usr".len());
+    let debian = probe(Path::new("/usr/bin/python3.11")).expect("Debian's python3.11 runs");
+    let copy = env.copy_prefix(&debian, name);
+    let mut bytes = fs::read(&copy.exe).unwrap();
+    let at: Vec<usize> = bytes
+        .windows(6)
+        .enumerate()
+        .filter(|(_, w)| *w == b"\0/usr\0")
+        .map(|(n, _)| n + 1)
+        .collect();
+    assert_eq!(at.len(), 1, "Debian's binary holds `/usr` once");
+    bytes[at[0]..at[0] + 4].copy_from_slice(compiled.as_bytes());
+    fs::write(&copy.exe, bytes).unwrap();
+    assert!(
+        copy.run(&["-I", "-S", "-c", "import sys"]).status.success(),
+        "the copy runs from its own prefix"
+    );
+    copy
+}
+
+/// What `venv/bin/python` prints on stderr when it is started (it is expected to fail).
+fn start_fails(venv: &Path) -> String {
+    let out = python_command(&venv.join("bin/python"))
+        .args(["-c", "import sys"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the test premise: the venv cannot start"
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn only_problem<'a>(report: &'a Value, venv: &Path, kind: &str) -> &'a Value {
+    let problems: Vec<&Value> = venv_entry(report, venv)["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == kind)
+        .collect();
+    assert_eq!(problems.len(), 1, "{report:#}");
+    problems[0]
+}
+
+#[test]
+#[cfg_attr(not(system_python), ignore = "needs Debian's /usr/bin/python3.11")]
+fn a_copies_venv_whose_home_and_compiled_prefix_are_gone_cannot_start() {
+    let env = TestEnv::new();
+    let base = debian_copy_compiled_for(&env, "sys/py", "/nox");
+    let venv = env.path("copies");
+    make_venv(&base.exe, &venv, &["--copies"]);
+    fs::remove_dir_all(&base.prefix).unwrap();
+    let stderr = start_fails(&venv);
+    assert!(stderr.contains("No module named 'encodings'"), "{stderr}");
+
+    let report = check_changes_nothing(&env, &venv, 1);
+    assert_eq!(venv_entry(&report, &venv)["status"], "broken", "{report:#}");
+    let problem = only_problem(&report, &venv, "interpreter-missing");
+    assert_eq!(problem["severity"], "error");
+    let message = problem["message"].as_str().unwrap();
+    assert!(message.contains("cannot start"), "{message}");
+    assert!(message.contains("compiled into"), "{message}");
+    assert!(message.contains("No module named 'encodings'"), "{message}");
+    assert!(!kinds(&report, &venv).contains(&"stale-home".to_string()));
+}
+
+#[test]
+#[cfg_attr(not(system_python), ignore = "needs Debian's /usr/bin/python3.11")]
+fn a_copies_venv_whose_home_is_gone_falls_back_to_the_compiled_prefix() {
+    let env = TestEnv::new();
+    let debian = probe(Path::new("/usr/bin/python3.11")).unwrap();
+    let base = env.copy_prefix(&debian, "sys/py");
+    let venv = env.path("copies");
+    make_venv(&base.exe, &venv, &["--copies"]);
+    fs::remove_dir_all(&base.prefix).unwrap();
+    let runs = run_ok(
+        python_command(&venv.join("bin/python")).args(["-c", "import sys; print(sys.base_prefix)"]),
+    );
+    assert_eq!(runs.trim(), "/usr", "the premise: it falls back to /usr");
+
+    let report = check_changes_nothing(&env, &venv, 0);
+    assert_eq!(
+        venv_entry(&report, &venv)["status"],
+        "warning",
+        "{report:#}"
+    );
+    let problem = only_problem(&report, &venv, "stale-home");
+    assert_eq!(problem["severity"], "warning");
+    let message = problem["message"].as_str().unwrap();
+    assert!(message.contains("`/usr`"), "{message}");
+}
+
+/// A venv made on `sys/old` (then removed), its link pointed by hand at another installation
+/// `survivor` and `home` forgotten: the survivor is found by discovery and may be inspected.
+fn linked_to_survivor(env: &TestEnv, survivor: &Python) -> std::path::PathBuf {
+    let debian = probe(Path::new("/usr/bin/python3.11")).unwrap();
+    let old = env.copy_prefix(&debian, "sys/old");
+    let venv = env.path("proj/venv");
+    make_venv(&old.exe, &venv, &[]);
+    fs::remove_dir_all(&old.prefix).unwrap();
+    env.add_python(survivor);
+    let link = venv.join("bin/python3.11");
+    fs::remove_file(&link).unwrap();
+    symlink(&survivor.exe, &link).unwrap();
+    venv
+}
+
+#[test]
+#[cfg_attr(not(system_python), ignore = "needs Debian's /usr/bin/python3.11")]
+fn a_link_whose_home_and_compiled_prefix_are_gone_is_a_stale_home_error() {
+    let env = TestEnv::new();
+    let survivor = debian_copy_compiled_for(&env, "sys/new", "/nox");
+    let venv = linked_to_survivor(&env, &survivor);
+    let stderr = start_fails(&venv);
+    assert!(
+        stderr.contains("Could not find platform independent libraries"),
+        "{stderr}"
+    );
+
+    let report = check_changes_nothing(&env, &venv, 1);
+    assert_eq!(venv_entry(&report, &venv)["status"], "broken", "{report:#}");
+    let problem = only_problem(&report, &venv, "stale-home");
+    assert_eq!(problem["severity"], "error", "{report:#}");
+    let message = problem["message"].as_str().unwrap();
+    assert!(message.contains("cannot start"), "{message}");
+    assert!(
+        message.contains(survivor.exe.to_str().unwrap()),
+        "{message}"
+    );
+    let text = env.venvfix().arg("check").arg(&venv).output().unwrap();
+    assert_eq!(text.status.code(), Some(1));
+    let shown = String::from_utf8_lossy(&text.stdout);
+    assert!(shown.contains("error [stale-home]"), "{shown}");
+
+    // The repair points `home` at the survivor, and the venv starts.
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run_ok(python_command(&venv.join("bin/python")).args(["-c", "import sys"]));
+    check_changes_nothing(&env, &venv, 0);
+}
+
+#[test]
+#[cfg_attr(not(system_python), ignore = "needs Debian's /usr/bin/python3.11")]
+fn a_link_whose_home_is_gone_but_compiled_prefix_stays_is_a_stale_home_warning() {
+    let env = TestEnv::new();
+    let debian = probe(Path::new("/usr/bin/python3.11")).unwrap();
+    let survivor = env.copy_prefix(&debian, "sys/new");
+    let venv = linked_to_survivor(&env, &survivor);
+    run_ok(python_command(&venv.join("bin/python")).args(["-c", "import sys"]));
+
+    let report = check_changes_nothing(&env, &venv, 0);
+    let problem = only_problem(&report, &venv, "stale-home");
+    assert_eq!(problem["severity"], "warning", "{report:#}");
+    let message = problem["message"].as_str().unwrap();
+    assert!(message.contains("`/usr`"), "{message}");
 }
