@@ -775,6 +775,9 @@ fn recreate_plan(
             best.version
         ));
     }
+    if let Some(why) = best.stable_path().why {
+        plan.notes.push(why);
+    }
     plan.strategy = Strategy::Recreate;
     plan.target = Some(Target::from_installation(best));
     plan.actions = vec![Action::Recreate(Box::new(spec))];

@@ -1293,3 +1293,97 @@ fn a_pipx_app_recreated_keeps_runpip_and_its_record() {
     ));
     assert!(app.contains("venvfix-demo 2.3.1"), "{app}");
 }
+
+/// The absolute links in `venv/bin` (the links to the base), with their targets.
+fn base_links(venv: &Path) -> Vec<(String, PathBuf)> {
+    let mut links: Vec<(String, PathBuf)> = fs::read_dir(venv.join("bin"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| {
+            let target = fs::read_link(&p).ok()?;
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            target.is_absolute().then_some((name, target))
+        })
+        .collect();
+    links.sort();
+    links
+}
+
+/// A recreate names the installation's stable alias, like a relink: venvs made on a uv-managed
+/// Python's patch dir (as tools that resolve links record it), that patch upgraded away, are
+/// recreated (by each creator: `python -m venv`, `uv venv`, virtualenv) through the minor link
+/// `cpython-3.X-…`, so `home` and `bin/` name it and the plan says why; the next `uv python
+/// upgrade` (new patch dir, link moved, old dir deleted) leaves them working.
+#[test]
+fn a_recreate_links_through_the_stable_alias_and_survives_the_next_upgrade() {
+    let env = TestEnv::new();
+    let py = python3();
+    let layout = Layout::uv(&env);
+    let first = layout.upgrade(&env, "1", None);
+    type Make = fn(&Path, &Path, &[&str]);
+    let creators: [(&str, Make, &[&str]); 3] = [
+        ("venv", make_venv, &[]),
+        ("uv", make_uv_venv, &[]),
+        ("virtualenv", make_virtualenv, &["--no-seed"]),
+    ];
+    let venvs: Vec<PathBuf> = creators
+        .iter()
+        .map(|(name, make, args)| {
+            let venv = env.path(format!("proj/{name}"));
+            make(&first.exe, &venv, args);
+            install(&venv, &["tinyjson==1.0.0"]);
+            venv
+        })
+        .collect();
+    layout.upgrade(&env, "2", Some("1"));
+    env.search_path(&[&layout.link.join("bin"), &layout.patch_dir("2").join("bin")]);
+    let stable_exe = exe_in(&layout.link, &py.minor);
+    let home = format!("home = {}", layout.link.join("bin").display());
+
+    for venv in &venvs {
+        let out = repair(&env, venv, true)
+            .env("VENVFIX_VIRTUALENV", tools().virtualenv)
+            .env(
+                "VIRTUALENV_OVERRIDE_APP_DATA",
+                tools_dir().join("virtualenv-data"),
+            )
+            .args(["--yes", "--strategy", "recreate", "--python"])
+            .arg(&stable_exe)
+            .output()
+            .unwrap();
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{shown}");
+        assert!(shown.contains("uv python upgrade"), "{shown}");
+        let links = base_links(venv);
+        assert!(!links.is_empty(), "{}: no link to the base", venv.display());
+        for (name, target) in &links {
+            assert_eq!(
+                target,
+                &stable_exe,
+                "{}: bin/{name}\n{shown}",
+                venv.display()
+            );
+        }
+        let cfg = fs::read_to_string(venv.join("pyvenv.cfg")).unwrap();
+        assert!(cfg.contains(&home), "{}:\n{cfg}", venv.display());
+        run_python(venv, "import tinyjson");
+    }
+
+    // uv's next routine upgrade: every recreated venv keeps working, nothing to repair.
+    layout.upgrade(&env, "3", Some("2"));
+    env.search_path(&[&layout.patch_dir("3").join("bin")]);
+    for venv in &venvs {
+        run_python(venv, "import tinyjson");
+        let check = env.venvfix().arg("check").arg(venv).output().unwrap();
+        assert_eq!(
+            check.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}

@@ -254,59 +254,7 @@ fn a_patch_upgrade_in_place_is_recorded_not_relinked_back() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Installer layouts: copied prefixes shaped like each installer's, and its next routine upgrade.
-
-/// An installer's tree for [`python3`]: patch (or keg) dirs made with `copy_prefix`, and the
-/// stable link the installer moves at each upgrade.
-struct Layout {
-    /// The dir holding the patch dirs (`…/uv/python`, `…/installs/python`, `Cellar/python@3.X`).
-    root: PathBuf,
-    /// The stable link (`cpython-3.X-…`, `3.X`, `opt/python@3.X`) and the patch-dir name
-    /// pattern, `{}` for the patch.
-    link: PathBuf,
-    pattern: String,
-}
-
-impl Layout {
-    fn patch_dir(&self, patch: &str) -> PathBuf {
-        self.root.join(self.pattern.replace("{}", patch))
-    }
-
-    /// Install `patch` and point the stable link at it (the installer's upgrade); the previous
-    /// patch dir is removed when `remove` names it.
-    fn upgrade(&self, env: &TestEnv, patch: &str, remove: Option<&str>) -> Python {
-        let py = python3();
-        let rel = self
-            .patch_dir(patch)
-            .strip_prefix(env.root())
-            .unwrap()
-            .to_path_buf();
-        let installed = env.copy_prefix(&py, rel.to_str().unwrap());
-        let _ = fs::remove_file(&self.link);
-        let target = pathdiff(&self.patch_dir(patch), self.link.parent().unwrap());
-        std::os::unix::fs::symlink(target, &self.link).unwrap();
-        if let Some(old) = remove {
-            fs::remove_dir_all(self.patch_dir(old)).unwrap();
-        }
-        installed
-    }
-}
-
-/// `to` relative to `from` when `to` is inside `from`'s parent tree (the installers' links are
-/// relative), else absolute.
-fn pathdiff(to: &Path, from: &Path) -> PathBuf {
-    match to.strip_prefix(from) {
-        Ok(rel) => rel.to_path_buf(),
-        Err(_) => match to.strip_prefix(from.parent().unwrap()) {
-            Ok(rel) => Path::new("..").join(rel),
-            Err(_) => to.to_path_buf(),
-        },
-    }
-}
-
-fn exe_in(dir: &Path, minor: &str) -> PathBuf {
-    dir.join("bin").join(format!("python{minor}"))
-}
+// Installer layouts ([`Layout`], in tests/support): relinks through the stable link.
 
 /// The venv runs and imports its package.
 fn assert_runs(venv: &Path) {
@@ -369,13 +317,7 @@ fn relinks_to_the_stable_link_and_survives_the_next_upgrade(
 #[test]
 fn uv_pythons_are_linked_through_the_minor_link() {
     let env = TestEnv::new();
-    let minor = python3().minor;
-    let root = env.path("home/.local/share/uv/python");
-    let layout = Layout {
-        link: root.join(format!("cpython-{minor}-linux-x86_64-gnu")),
-        pattern: format!("cpython-{minor}.{{}}-linux-x86_64-gnu"),
-        root,
-    };
+    let layout = Layout::uv(&env);
     let search = vec![layout.link.join("bin"), layout.patch_dir("2").join("bin")];
     relinks_to_the_stable_link_and_survives_the_next_upgrade(
         &env,
@@ -441,12 +383,7 @@ fn homebrew_kegs_are_linked_through_opt() {
 fn stabilize_moves_a_healthy_venv_off_its_patch_dir() {
     let env = TestEnv::new();
     let minor = python3().minor;
-    let root = env.path("home/.local/share/uv/python");
-    let layout = Layout {
-        link: root.join(format!("cpython-{minor}-linux-x86_64-gnu")),
-        pattern: format!("cpython-{minor}.{{}}-linux-x86_64-gnu"),
-        root,
-    };
+    let layout = Layout::uv(&env);
     let first = layout.upgrade(&env, "1", None);
     let venv = env.path("proj/venv");
     make_venv(&first.exe, &venv, &[]);

@@ -378,6 +378,8 @@ fn build_logged(
         }
     })?;
 
+    name_the_alias(root, &spec.python, out)?;
+
     let new_python = root.join("bin/python");
     if needs_pip && create == Creation::Venv {
         let mut ensurepip = installer_command(&new_python);
@@ -522,6 +524,76 @@ fn build_logged(
         copy_no_follow(&from, &to)?;
     }
     Ok(())
+}
+
+/// Make the new venv's links to its base and its `home` name `python` (the installation's
+/// stable alias) where the creator resolved it: virtualenv follows a link into another
+/// directory (`bin/python3.12 -> ../Cellar/python@3.12/3.12.1/bin/python3.12`), so its venv
+/// would name the keg the next upgrade removes. A link or `home` that leads elsewhere is left.
+fn name_the_alias(root: &Path, python: &Path, out: &Output<'_>) -> Result<(), BuildError> {
+    let Some(real) = fs::canonicalize(python).ok() else {
+        return Ok(());
+    };
+    let bin = root.join("bin");
+    let mut names: Vec<std::ffi::OsString> = fs::read_dir(&bin)
+        .map_err(io("read", &bin))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    for name in names {
+        let link = bin.join(&name);
+        let Ok(target) = fs::read_link(&link) else {
+            continue;
+        };
+        if !target.is_absolute()
+            || target == python
+            || fs::canonicalize(&target).ok().as_ref() != Some(&real)
+        {
+            continue;
+        }
+        out.step(&format!(
+            "linking `bin/{}` to `{}`",
+            name.to_string_lossy(),
+            python.display()
+        ));
+        // Beside, then renamed over: the link is replaced, never written through.
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(&name);
+        temp_name.push(".venvfix-new");
+        let temp = bin.join(temp_name);
+        let _ = fs::remove_file(&temp);
+        symlink(python, &temp).map_err(io("create the link", &temp))?;
+        fs::rename(&temp, &link).map_err(io("replace the link", &link))?;
+    }
+    let (Some(dir), Some(real_dir)) = (python.parent(), real.parent()) else {
+        return Ok(());
+    };
+    let cfg_path = root.join("pyvenv.cfg");
+    let Ok(bytes) = crate::safe_read::read(
+        &cfg_path,
+        crate::safe_read::limit::SMALL,
+        crate::safe_read::Follow::Never,
+    ) else {
+        return Ok(());
+    };
+    let Ok(mut cfg) = crate::config::PyvenvCfg::parse(&bytes) else {
+        return Ok(());
+    };
+    let Some(home) = cfg.home().map(PathBuf::from) else {
+        return Ok(());
+    };
+    let same_dir = fs::canonicalize(&home).is_ok_and(|h| h == real_dir);
+    if home == dir || !same_dir {
+        return Ok(());
+    }
+    out.step(&format!("naming `{}` in pyvenv.cfg's home", dir.display()));
+    cfg.set("home", &dir.to_string_lossy());
+    let mode = fs::symlink_metadata(&cfg_path)
+        .map(|m| m.mode() & 0o7777)
+        .unwrap_or(0o644);
+    super::state::write_atomic(&cfg_path, cfg.render().as_bytes(), mode)
+        .map_err(|e| BuildError::Record(e.to_string()))
 }
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -800,6 +872,56 @@ mod tests {
             fs::symlink_metadata(tmp.path().join("link"))
                 .unwrap()
                 .is_symlink()
+        );
+    }
+
+    #[test]
+    fn links_and_home_a_creator_resolved_are_pointed_at_the_stable_alias() {
+        let tmp = tempfile::tempdir().unwrap();
+        let top = tmp.path().canonicalize().unwrap();
+        let keg = top.join("Cellar/python@3.12/3.12.1/bin");
+        fs::create_dir_all(&keg).unwrap();
+        fs::write(keg.join("python3.12"), "").unwrap();
+        fs::create_dir_all(top.join("bin")).unwrap();
+        symlink(
+            "../Cellar/python@3.12/3.12.1/bin/python3.12",
+            top.join("bin/python3.12"),
+        )
+        .unwrap();
+        fs::write(top.join("elsewhere"), "").unwrap();
+        let alias = top.join("bin/python3.12");
+        // What virtualenv makes when run through `bin/python3.12`: the keg, resolved.
+        let root = top.join("venv");
+        fs::create_dir_all(root.join("bin")).unwrap();
+        symlink(keg.join("python3.12"), root.join("bin/python")).unwrap();
+        symlink("python", root.join("bin/python3")).unwrap();
+        symlink(top.join("elsewhere"), root.join("bin/tool")).unwrap();
+        fs::write(
+            root.join("pyvenv.cfg"),
+            format!("home = {}\nversion_info = 3.12.1\n", keg.display()),
+        )
+        .unwrap();
+        let out = Output {
+            log_path: top.join("log"),
+            log: Mutex::new(None),
+            progress: &|_| {},
+        };
+        name_the_alias(&root, &alias, &out).unwrap();
+        assert_eq!(fs::read_link(root.join("bin/python")).unwrap(), alias);
+        assert_eq!(
+            fs::read_link(root.join("bin/python3")).unwrap(),
+            Path::new("python")
+        );
+        assert_eq!(
+            fs::read_link(root.join("bin/tool")).unwrap(),
+            top.join("elsewhere")
+        );
+        assert_eq!(
+            fs::read_to_string(root.join("pyvenv.cfg")).unwrap(),
+            format!(
+                "home = {}\nversion_info = 3.12.1\n",
+                top.join("bin").display()
+            )
         );
     }
 

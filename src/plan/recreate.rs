@@ -215,7 +215,8 @@ impl Resolution {
 /// What a recreate will rebuild.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct RecreateSpec {
-    /// The Python the new venv is made with.
+    /// The Python the new venv is made with: the installation's most stable alias, which the
+    /// new venv's `home` and links name.
     pub python: PathBuf,
     /// Its version.
     pub version: Option<PythonVersion>,
@@ -469,8 +470,13 @@ pub fn recreate_spec(
     }
     let version = python.version;
     let old_version = venv.recorded_version().or(venv.minor());
+    // The creator runs through the installation's most stable alias (uv's minor link, mise's
+    // `installs/python/3.X`, Homebrew's `opt/python@3.X`): `python -m venv`, `uv venv` and
+    // virtualenv name the path they were run by in `home` and `bin/`, so the new venv survives
+    // the next routine upgrade, as a relinked one does.
+    let stable = python.stable_path();
     let mut spec = RecreateSpec {
-        python: python.path.clone(),
+        python: stable.path.clone(),
         version: Some(version),
         creator: venv.creator.as_str().to_string(),
         copies: venv.uses_copies(),
@@ -536,7 +542,7 @@ pub fn recreate_spec(
     spec.activators = activators(&venv.root);
     let found_records = records::edits(
         &venv.root,
-        &NewBase::new(&python.path, &python.path, version),
+        &NewBase::new(&stable.path, &python.path, version),
     );
     for edit in &found_records.edits {
         for change in &edit.changes {

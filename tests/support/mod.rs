@@ -396,6 +396,74 @@ pub fn make_uv_venv(python: &Path, dest: &Path, extra_args: &[&str]) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Installer layouts: copied prefixes shaped like each installer's, and its next routine upgrade.
+
+/// An installer's tree for [`python3`]: patch (or keg) dirs made with `copy_prefix`, and the
+/// stable link the installer moves at each upgrade.
+pub struct Layout {
+    /// The dir holding the patch dirs (`…/uv/python`, `…/installs/python`, `Cellar/python@3.X`).
+    pub root: PathBuf,
+    /// The stable link (`cpython-3.X-…`, `3.X`, `opt/python@3.X`) and the patch-dir name
+    /// pattern, `{}` for the patch.
+    pub link: PathBuf,
+    pub pattern: String,
+}
+
+impl Layout {
+    /// uv-managed Pythons for [`python3`]'s minor: patch dirs `cpython-3.X.N-linux-x86_64-gnu`
+    /// under `home/.local/share/uv/python`, beside the minor link `cpython-3.X-linux-x86_64-gnu`
+    /// (nothing installed yet: [`Layout::upgrade`] installs).
+    pub fn uv(env: &TestEnv) -> Layout {
+        let minor = python3().minor;
+        let root = env.path("home/.local/share/uv/python");
+        Layout {
+            link: root.join(format!("cpython-{minor}-linux-x86_64-gnu")),
+            pattern: format!("cpython-{minor}.{{}}-linux-x86_64-gnu"),
+            root,
+        }
+    }
+
+    pub fn patch_dir(&self, patch: &str) -> PathBuf {
+        self.root.join(self.pattern.replace("{}", patch))
+    }
+
+    /// Install `patch` and point the stable link at it (the installer's upgrade); the previous
+    /// patch dir is removed when `remove` names it.
+    pub fn upgrade(&self, env: &TestEnv, patch: &str, remove: Option<&str>) -> Python {
+        let py = python3();
+        let rel = self
+            .patch_dir(patch)
+            .strip_prefix(env.root())
+            .unwrap()
+            .to_path_buf();
+        let installed = env.copy_prefix(&py, rel.to_str().unwrap());
+        let _ = fs::remove_file(&self.link);
+        let target = pathdiff(&self.patch_dir(patch), self.link.parent().unwrap());
+        symlink(target, &self.link).unwrap();
+        if let Some(old) = remove {
+            fs::remove_dir_all(self.patch_dir(old)).unwrap();
+        }
+        installed
+    }
+}
+
+/// `to` relative to `from` when `to` is inside `from`'s parent tree (the installers' links are
+/// relative), else absolute.
+pub fn pathdiff(to: &Path, from: &Path) -> PathBuf {
+    match to.strip_prefix(from) {
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => match to.strip_prefix(from.parent().unwrap()) {
+            Ok(rel) => Path::new("..").join(rel),
+            Err(_) => to.to_path_buf(),
+        },
+    }
+}
+
+pub fn exe_in(dir: &Path, minor: &str) -> PathBuf {
+    dir.join("bin").join(format!("python{minor}"))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tools and wheels, created once per machine
 
 /// The test tools, from a venv shared by every test run.
