@@ -299,6 +299,33 @@ fn a_state_dir_that_cannot_be_created_is_a_refusal_and_changes_nothing() {
     assert_same_tree(&before, &snapshot(&venv));
 }
 
+#[test]
+fn a_venv_moved_under_a_path_that_is_not_utf8_is_refused_without_a_panic_and_changes_nothing() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    // Python cannot make a venv under a non-UTF-8 path; users move them there.
+    let made = env.path("made/venv");
+    make_venv(&py.exe, &made, &[]);
+    let odd = env.root().join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    fs::rename(env.path("made"), &odd).unwrap();
+    let venv = odd.join("venv");
+    let before = snapshot(&venv);
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes", "--"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("its path is not UTF-8"), "{stderr}");
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_same_tree(&before, &snapshot(&venv));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recreate, through the library (a hook that runs `python -m venv`, no installer)
 

@@ -88,7 +88,12 @@ impl VenvLock {
         let holder = Holder {
             pid: std::process::id(),
             since: rfc3339_now(),
-            command: std::env::args().collect::<Vec<_>>().join(" "),
+            // Shown to whoever waits for the lock; an argument that is not UTF-8 (a venv's
+            // path) is shown lossily rather than panicking.
+            command: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" "),
         };
         let text = serde_json::to_string(&holder).unwrap_or_default();
         let written = lock

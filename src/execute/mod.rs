@@ -428,6 +428,17 @@ pub fn apply_with(
     if cancelled() {
         return Err(ExecError::Cancelled { venv });
     }
+    // The journal and the backup's records are JSON, which holds UTF-8 paths only: refused
+    // before anything is locked, saved or changed.
+    if venv.to_str().is_none() {
+        return Err(ExecError::Refused {
+            path: venv,
+            op: "repair".into(),
+            why: "its path is not UTF-8, which venvfix's journal and backups cannot record yet; \
+                  nothing was changed (give the directory a UTF-8 name and repair it there)"
+                .into(),
+        });
+    }
     let mut lock = VenvLock::acquire(&state)?;
     let journal_path = state.journal_path();
     if fs::symlink_metadata(&journal_path).is_ok() {
