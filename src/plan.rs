@@ -49,7 +49,8 @@ impl Strategy {
     }
 }
 
-/// One change to a venv. Paths are relative to the venv root.
+/// One change to a venv. Paths are relative to the venv root (but for the link outside it an
+/// [`Action::ExternalLink`] changes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Action {
@@ -75,6 +76,15 @@ pub enum Action {
         from: PathBuf,
         to: PathBuf,
     },
+    /// Point a tool's link to the venv that lives outside it (pyenv-virtualenv's
+    /// `versions/NAME` under a moved pyenv root) at `to` instead of `from`. `path` is absolute;
+    /// only a link is ever replaced, by a link to the venv itself. JSON op `rewrite`, like the
+    /// files that name the old path.
+    ExternalLink {
+        path: PathBuf,
+        from: PathBuf,
+        to: PathBuf,
+    },
     /// Recreate the venv in place (the original is moved aside as the backup).
     Recreate(Box<RecreateSpec>),
     /// Change fields of a tool's own record of the venv (pipx, uv tool, tox) so that it names
@@ -83,15 +93,25 @@ pub enum Action {
 }
 
 impl Action {
-    /// The venv entry this action changes (relative), for backups and locking.
-    pub fn touches(&self) -> PathBuf {
+    /// The venv entry this action changes (relative), for backups and locking; `None` for a
+    /// link outside the venv ([`Action::outside`]).
+    pub fn touches(&self) -> Option<PathBuf> {
         match self {
             Action::Symlink { path, .. }
             | Action::CopyFile { path, .. }
-            | Action::Rewrite { path, .. } => path.clone(),
-            Action::Config { .. } => PathBuf::from("pyvenv.cfg"),
-            Action::Recreate(_) => PathBuf::from("."),
-            Action::Record(edit) => edit.path.clone(),
+            | Action::Rewrite { path, .. } => Some(path.clone()),
+            Action::Config { .. } => Some(PathBuf::from("pyvenv.cfg")),
+            Action::Recreate(_) => Some(PathBuf::from(".")),
+            Action::Record(edit) => Some(edit.path.clone()),
+            Action::ExternalLink { .. } => None,
+        }
+    }
+
+    /// The entry outside the venv this action changes (absolute), if it changes one.
+    pub fn outside(&self) -> Option<&Path> {
+        match self {
+            Action::ExternalLink { path, .. } => Some(path),
+            _ => None,
         }
     }
 }
@@ -394,8 +414,18 @@ pub fn plan(
         );
         plan.actions
             .extend(records.edits.into_iter().map(Action::Record));
-        plan.notes
-            .extend(records.notes.iter().map(|n| n.message.clone()));
+        // A link the relocation points at the venv needs no note that it leads elsewhere.
+        let relinked_outside: Vec<&Path> = match &relocation {
+            Some(Ok(r)) => r.actions.iter().filter_map(Action::outside).collect(),
+            _ => Vec::new(),
+        };
+        plan.notes.extend(
+            records
+                .notes
+                .iter()
+                .filter(|n| !relinked_outside.contains(&n.path.as_path()))
+                .map(|n| n.message.clone()),
+        );
         plan.notes.extend(old_base_gone_note(venv, best));
         let current = d.base.as_ref().map(|b| b.executable.as_path());
         plan.strategy = if plan
@@ -496,9 +526,13 @@ fn relocation_for(d: &Diagnosis) -> Option<Result<PlannedRelocation, String>> {
         Err(e) => return Some(Err(e.to_string())),
     };
     let from = moved.from.display();
-    let files = found.actions.len();
+    let files = found
+        .actions
+        .iter()
+        .filter(|a| a.outside().is_none())
+        .count();
     let s = if files == 1 { "" } else { "s" };
-    let reason = if moved.original_exists {
+    let mut reason = if moved.original_exists {
         format!(
             "this venv is a copy of `{from}`, which still exists: today its console scripts \
              and `activate` act on `{from}` (`pip install` here installs there); {files} \
@@ -511,18 +545,13 @@ fn relocation_for(d: &Diagnosis) -> Option<Result<PlannedRelocation, String>> {
             to.display()
         )
     };
-    let pyenv_link = found.pyenv_link.as_ref().map(|(link, target)| Unresolved {
-        kind: ProblemKind::MovedVenv,
-        severity: Severity::Warning,
-        why: format!(
-            "pyenv's link `{}` still leads to `{from}`, so `pyenv activate` does not find \
-             this venv by its name; venvfix does not change files outside the venv: `ln -sfn \
-             {} {}` fixes it",
-            link.display(),
-            crate::shell::quote(target),
-            crate::shell::quote(link)
-        ),
-    });
+    for link in found.actions.iter().filter_map(Action::outside) {
+        reason.push_str(&format!(
+            ", and pyenv's link `{}` (which `pyenv activate` finds the venv by) is pointed at \
+             it",
+            link.display()
+        ));
+    }
     let cannot_rewrite = found
         .cannot_rewrite
         .iter()
@@ -535,7 +564,6 @@ fn relocation_for(d: &Diagnosis) -> Option<Result<PlannedRelocation, String>> {
                 path.display()
             ),
         })
-        .chain(pyenv_link)
         .collect();
     Some(Ok(PlannedRelocation {
         actions: found.actions,

@@ -13,8 +13,10 @@
 //! plan), which fields must change for a new base; [`render`] produces the new file text from
 //! the current one, changing only those fields' values and keeping every other byte, and refuses
 //! when a field no longer holds the value the edit was planned from (a stale plan). It never
-//! writes: the executor (relink) and the recreate builder write the text atomically. Records
-//! outside the venv (pyenv-virtualenv's link) are never changed, only reported as [`Note`]s.
+//! writes: the executor (relink) and the recreate builder write the text atomically.
+//! pyenv-virtualenv's link, outside the venv, is only reported here, as a [`Note`]: a relink
+//! or a recreate keeps the venv's path, so the link still leads to it; when the whole pyenv
+//! root moved, the relocation points the link at the venv ([`crate::relocate`]).
 //! Reads go through [`crate::safe_read`]: bounded, non-blocking, regular files only, never
 //! through a symlink.
 
@@ -352,8 +354,8 @@ fn version_info_json(version: &PythonVersion) -> String {
     )
 }
 
-/// pyenv-virtualenv keeps `versions/X.Y.Z/envs/NAME` and a link `versions/NAME` to it. The
-/// link is outside the venv and stays as it is; what a user must know about it is noted.
+/// pyenv-virtualenv keeps `versions/X.Y.Z/envs/NAME` and a link `versions/NAME` to it. What a
+/// user must know about the link is noted here; only a relocation changes it.
 fn pyenv_virtualenv(root: &Path, base: &NewBase) -> Option<Vec<Note>> {
     let name = root.file_name()?;
     let envs = root.parent()?;

@@ -4,7 +4,8 @@
 //! The planner side ([`relocation`]) lists every file that names the old venv directory:
 //! console scripts in `bin/` (both shebang forms, uv's and setuptools' launchers), every
 //! activator, `.pth`, `.egg-link` and editable-finder files and `direct_url.json` entries that
-//! point into the old venv, and `pyvenv.cfg`'s `command`; each becomes one `rewrite` action. The
+//! point into the old venv, and `pyvenv.cfg`'s `command`; each becomes one `rewrite` action
+//! (pyenv-virtualenv's `versions/NAME` link, outside the venv, an `external-link`). The
 //! executor side ([`rewrite`]) computes the new bytes of one file: only occurrences of the old
 //! path that stand as a whole path (not `/old/venv2`) change, with the quoting each context
 //! needs (a shebang that can no longer hold the path becomes pip's `/bin/sh` trampoline; an
@@ -28,13 +29,11 @@ const MAX_SHEBANG: usize = 127;
 /// What a relocation changes, and what it cannot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Relocation {
-    /// `rewrite` actions (and a `config` action for `command`), in path order.
+    /// `rewrite` actions in path order, then the `external-link` of pyenv-virtualenv's
+    /// `versions/NAME` when it still names the old path, then a `config` action for `command`.
     pub actions: Vec<Action>,
     /// Binary files that name the old path: never patched (relative paths).
     pub cannot_rewrite: Vec<PathBuf>,
-    /// pyenv-virtualenv's `versions/NAME` link, outside the venv, still naming the old path
-    /// (the whole pyenv root moved): the link and the target it should have.
-    pub pyenv_link: Option<(PathBuf, PathBuf)>,
 }
 
 /// Why a venv cannot be relocated.
@@ -121,7 +120,7 @@ pub fn relocation(venv: &Venv, from: &Path, to: &Path) -> Result<Relocation, Rel
             });
         }
     }
-    out.pyenv_link = pyenv_link(&venv.root, from, to);
+    out.actions.extend(pyenv_link(&venv.root, from, to));
     if let Some(command) = venv.cfg().and_then(|c| c.get("command")) {
         let new = replace_plain(command.as_bytes(), from_b, to_b);
         if let Some(new) = new {
@@ -136,9 +135,12 @@ pub fn relocation(venv: &Venv, from: &Path, to: &Path) -> Result<Relocation, Rel
 }
 
 /// A venv at `<root>/versions/X.Y.Z/envs/NAME` (pyenv-virtualenv) whose `<root>/versions/NAME`
-/// link still names `from`: the pyenv root itself moved. Reported, never changed (it lives
-/// outside the venv, where venvfix keeps no backup).
-fn pyenv_link(root: &Path, from: &Path, to: &Path) -> Option<(PathBuf, PathBuf)> {
+/// link (absolute, as `ln -fsn` in pyenv-virtualenv writes it) still names `from`: the pyenv
+/// root itself moved. The link is pointed at `to`, the venv (it lives outside the venv: the
+/// executor backs it up and restores it like any entry). It is looked for where the venv really
+/// is (a pyenv root reached through a linked directory is not written through it).
+fn pyenv_link(root: &Path, from: &Path, to: &Path) -> Option<Action> {
+    let root = std::fs::canonicalize(root).ok()?;
     let name = root.file_name()?;
     let envs = root.parent()?;
     let versions = envs.parent()?.parent()?;
@@ -147,8 +149,11 @@ fn pyenv_link(root: &Path, from: &Path, to: &Path) -> Option<(PathBuf, PathBuf)>
     }
     let link = versions.join(name);
     let target = std::fs::read_link(&link).ok()?;
-    (target == from || target.starts_with(from) && std::fs::metadata(&link).is_err())
-        .then(|| (link, to.to_path_buf()))
+    (target == from).then(|| Action::ExternalLink {
+        path: link,
+        from: target,
+        to: to.to_path_buf(),
+    })
 }
 
 /// Refuse a new path that cannot be written into shell, Python and JSON text as it is.

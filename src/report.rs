@@ -399,6 +399,15 @@ impl ActionReport {
                 to: Some(shown(to)),
                 ..blank
             },
+            // A link outside the venv that names its old path is rewritten like a file that
+            // does: `path` (absolute) names `from`, then `to`.
+            Action::ExternalLink { path, from, to } => ActionReport {
+                op: "rewrite",
+                path: Some(shown(path)),
+                from: Some(shown(from)),
+                to: Some(shown(to)),
+                ..blank
+            },
             Action::Record(edit) => ActionReport {
                 op: "record",
                 path: Some(shown(&edit.path)),

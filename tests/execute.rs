@@ -377,6 +377,111 @@ impl Scenario {
         }
         plan
     }
+
+    /// A tool's link to the venv outside it (as pyenv-virtualenv's `versions/NAME`), still
+    /// naming the venv's old path: `(link, old target)`.
+    fn external_link(&self) -> (PathBuf, PathBuf) {
+        let link = self.root.join("tool/versions/venv");
+        let old = self.root.join("old-root/venv");
+        if fs::symlink_metadata(&link).is_err() {
+            fs::create_dir_all(link.parent().unwrap()).unwrap();
+            symlink(&old, &link).unwrap();
+        }
+        (link, old)
+    }
+
+    /// The relink plan with the external link pointed at the venv first.
+    fn plan_with_external_link(&self) -> Plan {
+        let (link, old) = self.external_link();
+        let mut plan = self.relink_plan();
+        plan.actions.insert(
+            0,
+            Action::ExternalLink {
+                path: link,
+                from: old,
+                to: self.venv.clone(),
+            },
+        );
+        plan
+    }
+}
+
+#[test]
+fn a_link_outside_the_venv_is_backed_up_changed_and_undone_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Scenario::build(tmp.path());
+    let before = snapshot(&s.venv);
+    let (link, old) = s.external_link();
+    let mut plan = s.plan_with_external_link();
+
+    // Only ever pointed at the venv itself.
+    if let Action::ExternalLink { to, .. } = &mut plan.actions[0] {
+        *to = s.root.clone();
+    }
+    let err = apply(&plan, &s.inventory(), &s.options).unwrap_err();
+    assert!(matches!(err, ExecError::InvalidPlan { .. }), "{err}");
+    // Never through a linked directory on its way.
+    symlink("tool", s.root.join("via")).unwrap();
+    let mut plan = s.plan_with_external_link();
+    if let Action::ExternalLink { path, .. } = &mut plan.actions[0] {
+        *path = s.root.join("via/versions/venv");
+    }
+    let err = apply(&plan, &s.inventory(), &s.options).unwrap_err();
+    assert!(
+        matches!(err, ExecError::Refused { .. }) && err.to_string().contains("symlink"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&s.venv), before);
+    assert_eq!(fs::read_link(&link).unwrap(), old);
+    assert!(pending(&s.venv, &s.options).is_none());
+
+    let applied = apply(&s.plan_with_external_link(), &s.inventory(), &s.options).unwrap();
+    assert_eq!(fs::read_link(&link).unwrap(), s.venv);
+    let manifest = fs::read_to_string(applied.backup.join("manifest.json")).unwrap();
+    assert!(manifest.contains(link.to_str().unwrap()), "{manifest}");
+    let undone = undo(&s.venv, &s.options, false).unwrap();
+    let lines: Vec<String> = undone.restored.iter().map(|r| r.to_string()).collect();
+    assert!(
+        lines.contains(&format!("{} -> {}", link.display(), old.display())),
+        "{lines:?}"
+    );
+    assert_eq!(fs::read_link(&link).unwrap(), old);
+    assert_eq!(snapshot(&s.venv), before);
+    // The undo's own backup holds the link as the repair left it: `undo --from` puts it back.
+    let safety = undone.safety_backup.unwrap();
+    assert_eq!(fs::read_link(safety.join("external/0")).unwrap(), s.venv);
+}
+
+#[test]
+fn an_interrupted_run_that_changed_a_link_outside_the_venv_is_rolled_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Scenario::build(tmp.path());
+    let before = snapshot(&s.venv);
+    let (link, old) = s.external_link();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "failpoint_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, &s.root)
+        .env(CHILD_EXTERNAL, "1")
+        .env("VENVFIX_FAILPOINT", "after-action:1")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the child was meant to abort");
+    // The link was changed, the venv not yet.
+    assert_eq!(fs::read_link(&link).unwrap(), s.venv);
+    assert_eq!(snapshot(&s.venv), before);
+    assert!(pending(&s.venv, &s.options).is_some());
+    let recovered = recover(&s.venv, &s.options)
+        .unwrap()
+        .expect("something to recover");
+    assert_eq!(recovered.done, vec![0]);
+    assert_eq!(fs::read_link(&link).unwrap(), old);
+    assert_eq!(snapshot(&s.venv), before);
+    assert!(pending(&s.venv, &s.options).is_none());
 }
 
 #[test]
@@ -412,6 +517,8 @@ fn a_second_venvfix_is_told_who_holds_the_lock() {
 }
 
 const CHILD: &str = "VENVFIX_TEST_FAILPOINT_ROOT";
+/// Set for the child to apply [`Scenario::plan_with_external_link`].
+const CHILD_EXTERNAL: &str = "VENVFIX_TEST_FAILPOINT_EXTERNAL";
 
 /// Not a test on its own: the child process of `an_interrupted_run_is_recovered`.
 #[test]
@@ -420,7 +527,12 @@ fn failpoint_child() {
         return;
     };
     let s = Scenario::at(Path::new(&root));
-    let _ = apply(&s.relink_plan(), &s.inventory(), &s.options);
+    let plan = if std::env::var_os(CHILD_EXTERNAL).is_some() {
+        s.plan_with_external_link()
+    } else {
+        s.relink_plan()
+    };
+    let _ = apply(&plan, &s.inventory(), &s.options);
     unreachable!("the failpoint aborts the process");
 }
 
@@ -500,7 +612,7 @@ fn undo_command_prints_what_it_restored_and_exits_by_the_contract() {
     let out = venvfix().arg("undo").arg(&s.venv).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let link = s.relink_plan().actions[0].touches();
+    let link = s.relink_plan().actions[0].touches().unwrap();
     assert!(
         stdout.contains(&format!("restored {} -> ", link.display())),
         "{stdout}"

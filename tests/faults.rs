@@ -61,6 +61,9 @@ struct Scenario {
     vars: Vec<(String, std::ffi::OsString)>,
     /// A module every repaired venv imports.
     module: &'static str,
+    /// Links outside the venvs a repair changes (a pyenv root's `versions/NAME`): each must be
+    /// as before too.
+    links: Vec<PathBuf>,
 }
 
 impl Scenario {
@@ -166,18 +169,30 @@ impl Scenario {
 
 type Snap = std::collections::BTreeMap<PathBuf, Entry>;
 
-fn snap_all(s: &Scenario) -> Vec<Snap> {
-    s.venvs.iter().map(|v| snapshot(v)).collect()
+/// Each venv's tree, then each of the scenario's links outside them (its target).
+fn snap_all(s: &Scenario) -> (Vec<Snap>, Vec<Option<PathBuf>>) {
+    (
+        s.venvs.iter().map(|v| snapshot(v)).collect(),
+        s.links.iter().map(|l| fs::read_link(l).ok()).collect(),
+    )
 }
 
-fn assert_all_same(before: &[Snap], s: &Scenario, when: &str) {
-    for (venv, before) in s.venvs.iter().zip(before) {
+fn assert_all_same(before: &(Vec<Snap>, Vec<Option<PathBuf>>), s: &Scenario, when: &str) {
+    for (venv, before) in s.venvs.iter().zip(&before.0) {
         let diff = tree_diff(before, &snapshot(venv));
         assert!(
             diff.is_empty(),
             "{when}: `{}` is not as before:\n{}",
             venv.display(),
             diff.join("\n")
+        );
+    }
+    for (link, before) in s.links.iter().zip(&before.1) {
+        assert_eq!(
+            fs::read_link(link).ok(),
+            *before,
+            "{when}: the link `{}` is not as before",
+            link.display()
         );
     }
 }
@@ -230,7 +245,12 @@ fn kill_everywhere(s: &Scenario, name: &str, kill_undo: bool) -> usize {
 
 /// Repair, then kill the undo at point `n` and finish it with the next undo; `false` when the
 /// undo was not killed (it has fewer points).
-fn undo_killed_at(s: &Scenario, before: &[Snap], name: &str, n: usize) -> bool {
+fn undo_killed_at(
+    s: &Scenario,
+    before: &(Vec<Snap>, Vec<Option<PathBuf>>),
+    name: &str,
+    n: usize,
+) -> bool {
     {
         let out = s.run(
             &s.repair
@@ -285,6 +305,7 @@ fn relink_scenario(count: usize) -> Scenario {
         venvs,
         vars: Vec::new(),
         module: "hello",
+        links: Vec::new(),
     }
 }
 
@@ -325,7 +346,53 @@ fn recreate_scenario(uv: bool) -> Scenario {
         venvs: vec![venv],
         vars,
         module: "tinyjson",
+        links: Vec::new(),
     }
+}
+
+/// A pyenv root moved whole (`mv ~/.pyenv /data/pyenv`): a pyenv-virtualenv env made with
+/// the root's own Python, its `versions/NAME` link naming the old path. The repair relinks,
+/// relocates and points the link outside the venv at it.
+fn moved_pyenv_root_scenario() -> Scenario {
+    let env = TestEnv::new();
+    let py = python3();
+    let base = env.copy_prefix(&py, &format!("pyenv/versions/{}", py.version));
+    let venv = env.path(format!("pyenv/versions/{}/envs/app", py.version));
+    make_venv(&base.exe, &venv, &[]);
+    let site = venv.join(format!("lib/python{}/site-packages", py.minor));
+    fs::write(site.join("hello.py"), "GREETING = 'hi'\n").unwrap();
+    std::os::unix::fs::symlink(&venv, env.path("pyenv/versions/app")).unwrap();
+    fs::create_dir(env.path("moved")).unwrap();
+    fs::rename(env.path("pyenv"), env.path("moved/pyenv")).unwrap();
+    env.search_path(&[&env.path(format!("moved/pyenv/versions/{}/bin", py.version))]);
+    let moved = env.path(format!("moved/pyenv/versions/{}/envs/app", py.version));
+    let link = env.path("moved/pyenv/versions/app");
+    Scenario {
+        repair: vec!["repair".into(), "--yes".into(), moved.clone().into()],
+        env,
+        venvs: vec![moved],
+        vars: Vec::new(),
+        module: "hello",
+        links: vec![link],
+    }
+}
+
+#[test]
+fn a_moved_pyenv_root_and_its_undo_survive_a_kill_at_every_step() {
+    let s = moved_pyenv_root_scenario();
+    // The repair did change the link (else the kills prove nothing about it).
+    let out = s.run(&["repair", "--dry-run", "--json"], Some(&s.venvs[0]));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let link = s.links[0].to_str().unwrap();
+    assert!(
+        plan["venvs"][0]["actions"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["path"] == link)),
+        "{}",
+        text(&out)
+    );
+    let covered = kill_everywhere(&s, "moved pyenv root", true);
+    assert!(covered >= 8, "only {covered} kill points");
 }
 
 #[test]

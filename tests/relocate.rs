@@ -496,17 +496,32 @@ fn editable_installs_inside_the_venv_follow_it() {
     assert!(out.trim().starts_with(moved.to_str().unwrap()), "{out}");
 }
 
-#[test]
-fn a_moved_pyenv_root_is_relocated_and_its_link_is_named() {
-    let env = TestEnv::new();
+/// A pyenv root as pyenv and pyenv-virtualenv lay it out: the Python in `versions/X.Y.Z`, the
+/// env in `versions/X.Y.Z/envs/app` made with it, and `versions/app` an absolute link to the env
+/// (`ln -fsn "${VIRTUALENV_PATH}" "${COMPAT_VIRTUALENV_PATH}"`). Returns the base and the venv.
+fn pyenv_root_with_env(env: &TestEnv, root: &str) -> (Python, PathBuf) {
     let py = python3();
-    env.add_python(&py);
-    let venv = env.path("pyenv/versions/3.11.7/envs/app");
-    make_venv(&py.exe, &venv, &[]);
+    let base = env.copy_prefix(&py, &format!("{root}/versions/{}", py.version));
+    let venv = env.path(format!("{root}/versions/{}/envs/app", py.version));
+    make_venv(&base.exe, &venv, &[]);
     install(&venv, &["venvfix-demo"]);
-    std::os::unix::fs::symlink(&venv, env.path("pyenv/versions/app")).unwrap();
+    std::os::unix::fs::symlink(&venv, env.path(format!("{root}/versions/app"))).unwrap();
+    (base, venv)
+}
+
+#[test]
+fn a_moved_pyenv_root_gets_its_versions_link_pointed_at_the_env_and_undo_restores_it() {
+    let env = TestEnv::new();
+    let (base, old_venv) = pyenv_root_with_env(&env, "pyenv");
     mv(&env.path("pyenv"), &env.path("moved/pyenv"));
-    let moved = env.path("moved/pyenv/versions/3.11.7/envs/app");
+    let version = &base.version;
+    // Discovery finds the moved installation (as `$PYENV_ROOT/versions/*/bin` would).
+    let moved_bin = env.path(format!("moved/pyenv/versions/{version}/bin"));
+    env.search_path(&[&moved_bin]);
+    let moved = env.path(format!("moved/pyenv/versions/{version}/envs/app"));
+    let link = env.path("moved/pyenv/versions/app");
+    let before = snapshot(&moved);
+
     let out = env
         .venvfix()
         .args(["repair", "--dry-run"])
@@ -514,18 +529,96 @@ fn a_moved_pyenv_root_is_relocated_and_its_link_is_named() {
         .output()
         .unwrap();
     let shown = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        shown.contains("pyenv's link") && shown.contains("ln -sfn"),
-        "{shown}"
+    let line = format!(
+        "{}: {} -> {}",
+        link.display(),
+        old_venv.display(),
+        moved.display()
     );
-    repair(&env, &moved);
+    assert!(shown.contains(&line), "no `{line}` in:\n{shown}");
+    assert!(!shown.contains("ln -sfn"), "{shown}");
+    assert!(!shown.contains("not to this venv"), "{shown}");
+
+    let report = repair(&env, &moved);
+    let op = report["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"] == link.to_str().unwrap())
+        .unwrap_or_else(|| panic!("no action on the link: {report:#}"))
+        .clone();
+    assert_eq!(op["op"], "rewrite", "{op:#}");
+    assert_eq!(op["from"], old_venv.to_str().unwrap(), "{op:#}");
+    assert_eq!(op["to"], moved.to_str().unwrap(), "{op:#}");
+    assert_eq!(fs::read_link(&link).unwrap(), moved);
     assert_check_ok(&env, &moved);
     let demo = run_ok(&mut user_command(moved.join("bin/venvfix-demo")));
     assert!(demo.contains("venvfix-demo 2.3.1"), "{demo}");
-    // The link outside the venv is the user's to change: left as it was.
+    // pyenv-virtualenv reaches the env through the link.
+    let through =
+        run_ok(user_command(link.join("bin/python")).args(["-c", "import sys; print(sys.prefix)"]));
+    assert_eq!(Path::new(through.trim()), link);
+
+    let out = env.venvfix().arg("undo").arg(&moved).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "restored {} -> {}",
+            link.display(),
+            old_venv.display()
+        )),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(fs::read_link(&link).unwrap(), old_venv);
+    assert_same_tree(&before, &snapshot(&moved));
+}
+
+#[test]
+fn a_changed_pyenv_link_is_not_thrown_away_by_undo_and_a_linked_root_is_not_written_through() {
+    let env = TestEnv::new();
+    let (base, _) = pyenv_root_with_env(&env, "pyenv");
+    mv(&env.path("pyenv"), &env.path("moved/pyenv"));
+    let version = &base.version;
+    env.search_path(&[&env.path(format!("moved/pyenv/versions/{version}/bin"))]);
+    let moved = env.path(format!("moved/pyenv/versions/{version}/envs/app"));
+    let link = env.path("moved/pyenv/versions/app");
+    repair(&env, &moved);
+    // The user points the link elsewhere after the repair: `undo` refuses to throw that away.
+    fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/elsewhere", &link).unwrap();
+    let out = env.venvfix().arg("undo").arg(&moved).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains(link.to_str().unwrap()), "{said}");
+    assert_eq!(fs::read_link(&link).unwrap(), Path::new("/elsewhere"));
+
+    // A pyenv root the user reaches through a linked directory (`~/.pyenv -> /data/pyenv`):
+    // the link outside the venv is changed where it really is, never through the linked dir.
+    let env = TestEnv::new();
+    let (base, _) = pyenv_root_with_env(&env, "real/pyenv");
+    mv(&env.path("real/pyenv"), &env.path("real/moved"));
+    std::os::unix::fs::symlink("real", env.path("via")).unwrap();
+    let version = &base.version;
+    env.search_path(&[&env.path(format!("real/moved/versions/{version}/bin"))]);
+    let named = env.path(format!("via/moved/versions/{version}/envs/app"));
+    let report = repair(&env, &named);
+    let link = env.path("real/moved/versions/app");
+    assert!(
+        report["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["path"] == link.to_str().unwrap()),
+        "{report:#}"
+    );
     assert_eq!(
-        fs::read_link(env.path("moved/pyenv/versions/app")).unwrap(),
-        venv
+        fs::canonicalize(&link).unwrap(),
+        env.path(format!("real/moved/versions/{version}/envs/app"))
     );
 }
 

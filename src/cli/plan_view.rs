@@ -126,7 +126,7 @@ fn describe_action(action: &Action) -> String {
             "pyvenv.cfg {key}: {} -> {to}",
             from.as_deref().unwrap_or("(unset)")
         ),
-        Action::Rewrite { path, from, to } => {
+        Action::Rewrite { path, from, to } | Action::ExternalLink { path, from, to } => {
             format!("{}: {} -> {}", path.display(), from.display(), to.display())
         }
         Action::Record(edit) => {

@@ -1,7 +1,10 @@
 //! Backups (DESIGN.md rule 4): before any change, every venv entry a plan touches is saved
 //! under `<venvstate>/backups/<UTC stamp>-<n>/`, with a `manifest.json` that says what each
 //! entry was: a symlink and its target as written, a regular file with its mode, size and hash,
-//! or nothing at all.
+//! or nothing at all. A plan may also replace a tool's link to the venv that lives outside it
+//! (pyenv-virtualenv's `versions/NAME`): such an external entry is recorded by its absolute
+//! path, may only be a link (or nothing), and is restored only as a link, never through a
+//! linked directory ([`super::writable::check_outside`]).
 //!
 //! Restoring a backup is the one code path shared by rollback, recovery of an interrupted run
 //! and `undo`; it is idempotent, so a restore that is itself interrupted can simply run again.
@@ -60,6 +63,10 @@ pub struct Manifest {
     /// The whole venv was moved to `venv/` in the backup (recreate).
     pub whole_venv: bool,
     pub entries: Vec<Entry>,
+    /// Links outside the venv the repair replaces (absolute paths; each a [`EntryKind::Symlink`]
+    /// or [`EntryKind::Absent`]), saved as `external/<index>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub external: Vec<Entry>,
     /// Where a whole venv is kept when that is not `venv/` in the backup: a venv on another
     /// filesystem than the state dir is moved aside on its own filesystem (a rename, never a
     /// copy), into a hidden dir beside it.
@@ -119,7 +126,7 @@ fn birth_ns(meta: &fs::Metadata) -> Option<u128> {
 /// One entry put back by a restore.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Restored {
-    /// Relative to the venv root (`.` for a whole venv).
+    /// Relative to the venv root (`.` for a whole venv); absolute for a link outside it.
     pub path: PathBuf,
     /// What it is now, as the backup recorded it.
     pub kind: EntryKind,
@@ -134,6 +141,25 @@ impl std::fmt::Display for Restored {
             EntryKind::Absent => write!(f, "{path} (removed)"),
             EntryKind::Tree => write!(f, "the whole venv (moved back)"),
         }
+    }
+}
+
+/// Refuse an external entry's path that is not absolute and plain (no `.` or `..`), or is `/`.
+pub fn check_absolute(path: &Path) -> Result<(), ExecError> {
+    let mut components = path.components();
+    let ok = components.next() == Some(Component::RootDir)
+        && path.file_name().is_some()
+        && components.all(|c| matches!(c, Component::Normal(_)));
+    if ok {
+        Ok(())
+    } else {
+        Err(ExecError::InvalidPlan {
+            path: path.to_path_buf(),
+            why: format!(
+                "`{}`: an entry outside the venv must be an absolute path without `.` or `..`",
+                path.display()
+            ),
+        })
     }
 }
 
@@ -156,6 +182,7 @@ pub fn check_relative(path: &Path) -> Result<(), ExecError> {
 
 const MANIFEST: &str = "manifest.json";
 const ENTRIES: &str = "entries";
+const EXTERNAL: &str = "external";
 const WHOLE: &str = "venv";
 const CREATED: &str = "created.json";
 /// Where a recreate's new venv dir is made, and its identity recorded, before it is renamed
@@ -184,14 +211,16 @@ impl Backup {
         backups: &Path,
         reason: &str,
     ) -> Result<Backup, ExecError> {
-        Backup::take_in(Backup::reserve(backups)?, venv, paths, reason)
+        Backup::take_in(Backup::reserve(backups)?, venv, paths, &[], reason)
     }
 
-    /// [`Backup::take`] into the reserved, empty `dir`.
+    /// [`Backup::take`] into the reserved, empty `dir`, with the links outside the venv in
+    /// `external` (absolute paths; anything there but a link, or nothing, is refused).
     pub fn take_in(
         dir: PathBuf,
         venv: &Path,
         paths: &[PathBuf],
+        external: &[PathBuf],
         reason: &str,
     ) -> Result<Backup, ExecError> {
         let mut entries: Vec<Entry> = Vec::new();
@@ -206,6 +235,17 @@ impl Backup {
                 kind,
             });
         }
+        let mut outside: Vec<Entry> = Vec::new();
+        for path in external {
+            if outside.iter().any(|e| e.path == *path) {
+                continue;
+            }
+            let kind = save_external(path, &dir.join(EXTERNAL).join(outside.len().to_string()))?;
+            outside.push(Entry {
+                path: path.clone(),
+                kind,
+            });
+        }
         let manifest = Manifest {
             format: 1,
             venv: venv.to_path_buf(),
@@ -213,6 +253,7 @@ impl Backup {
             reason: reason.to_string(),
             whole_venv: false,
             entries,
+            external: outside,
             saved: None,
         };
         // Every saved copy (and the dirs holding them) durable at once, before the manifest
@@ -301,6 +342,7 @@ impl Backup {
             reason: reason.to_string(),
             whole_venv: true,
             entries: Vec::new(),
+            external: Vec::new(),
             saved,
         };
         write_json(&dir.join(MANIFEST), &manifest)?;
@@ -416,6 +458,34 @@ impl Backup {
                 )),
             };
         }
+        for (index, entry) in self.manifest.external.iter().enumerate() {
+            check_absolute(&entry.path)?;
+            let saved = self.dir.join(EXTERNAL).join(index.to_string());
+            match &entry.kind {
+                EntryKind::Symlink { target } => match fs::read_link(&saved) {
+                    Ok(found) if found == *target => {}
+                    _ => {
+                        return Err(damaged(
+                            saved,
+                            format!(
+                                "the saved link to `{}` is gone or leads elsewhere",
+                                target.display()
+                            ),
+                        ));
+                    }
+                },
+                EntryKind::Absent => {}
+                _ => {
+                    return Err(damaged(
+                        self.dir.join(MANIFEST),
+                        format!(
+                            "`{}` outside the venv is recorded as something else than a link",
+                            entry.path.display()
+                        ),
+                    ));
+                }
+            }
+        }
         for entry in &self.manifest.entries {
             check_relative(&entry.path)?;
             let saved = self.dir.join(ENTRIES).join(&entry.path);
@@ -514,6 +584,14 @@ impl Backup {
                 path: entry.path.clone(),
                 kind: entry.kind.clone(),
             });
+        }
+        for entry in &self.manifest.external {
+            if restore_external(entry)? {
+                restored.push(Restored {
+                    path: entry.path.clone(),
+                    kind: entry.kind.clone(),
+                });
+            }
         }
         Ok(restored)
     }
@@ -628,6 +706,63 @@ fn save_entry(source: &Path, dest: &Path) -> Result<EntryKind, ExecError> {
     Ok(EntryKind::File { mode, size, hash })
 }
 
+/// Save what the entry outside the venv at `path` is: a link (copied to `dest`) or nothing.
+fn save_external(path: &Path, dest: &Path) -> Result<EntryKind, ExecError> {
+    check_absolute(path)?;
+    super::writable::check_outside(path)?;
+    match describe_entry(path)? {
+        EntryKind::Absent => Ok(EntryKind::Absent),
+        EntryKind::Symlink { .. } => save_entry(path, dest),
+        _ => Err(refused_outside(path, "back up")),
+    }
+}
+
+/// Put the entry outside the venv back as `entry` records it; `false` when it already is.
+/// Only a link (or nothing) is ever replaced there, never through a linked directory.
+fn restore_external(entry: &Entry) -> Result<bool, ExecError> {
+    let path = &entry.path;
+    check_absolute(path)?;
+    super::writable::check_outside(path)?;
+    remove_leftover(&temp_beside(path))?;
+    let now = describe_entry(path)?;
+    if now == entry.kind {
+        return Ok(false);
+    }
+    if !matches!(now, EntryKind::Symlink { .. } | EntryKind::Absent) {
+        return Err(refused_outside(path, "restore"));
+    }
+    match &entry.kind {
+        EntryKind::Symlink { target } => replace_with_symlink(path, target)?,
+        EntryKind::Absent => remove_non_dir(path)?,
+        _ => {
+            return Err(ExecError::Corrupt {
+                path: path.clone(),
+                why: "an entry outside the venv is recorded as something else than a link".into(),
+            });
+        }
+    }
+    Ok(true)
+}
+
+/// Point the link outside the venv at `path` to `to`, atomically: it must be a link now (or
+/// nothing), reached without a linked directory on the way.
+pub fn replace_external_link(path: &Path, to: &Path) -> Result<(), ExecError> {
+    check_absolute(path)?;
+    super::writable::check_outside(path)?;
+    match describe_entry(path)? {
+        EntryKind::Symlink { .. } | EntryKind::Absent => replace_with_symlink(path, to),
+        _ => Err(refused_outside(path, "replace")),
+    }
+}
+
+fn refused_outside(path: &Path, op: &str) -> ExecError {
+    ExecError::Refused {
+        path: path.to_path_buf(),
+        op: op.to_string(),
+        why: "it is outside the venv and not a link; venvfix changes only links there".into(),
+    }
+}
+
 fn open_nofollow(path: &Path) -> Result<File, ExecError> {
     OpenOptions::new()
         .read(true)
@@ -728,7 +863,12 @@ fn hash_reader(input: &mut File, from: &Path) -> Result<(u64, String), ExecError
 #[serde(rename_all = "kebab-case")]
 pub enum AfterRepair {
     /// Each entry the repair replaced (the backup's entries), as it was afterwards.
-    Entries { entries: Vec<Entry> },
+    Entries {
+        entries: Vec<Entry>,
+        /// The links outside the venv it replaced (absolute paths).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        external: Vec<Entry>,
+    },
     /// A recreated venv: a cheap fingerprint, not a copy of the tree.
     Venv {
         /// The venv directory itself (the one venvfix created).
@@ -765,7 +905,15 @@ impl AfterRepair {
                 kind: describe_entry(&venv.join(&entry.path))?,
             });
         }
-        Ok(AfterRepair::Entries { entries })
+        let mut external = Vec::new();
+        for entry in &backup.manifest.external {
+            check_absolute(&entry.path)?;
+            external.push(Entry {
+                path: entry.path.clone(),
+                kind: describe_entry(&entry.path)?,
+            });
+        }
+        Ok(AfterRepair::Entries { entries, external })
     }
 
     /// What differs in `venv` from this record, one `` `entry` `` (relative path) or phrase
@@ -773,10 +921,16 @@ impl AfterRepair {
     pub fn changes(&self, venv: &Path) -> Result<Vec<String>, ExecError> {
         let mut changed = Vec::new();
         match self {
-            AfterRepair::Entries { entries } => {
+            AfterRepair::Entries { entries, external } => {
                 for entry in entries {
                     check_relative(&entry.path)?;
                     if describe_entry(&venv.join(&entry.path))? != entry.kind {
+                        changed.push(format!("`{}`", entry.path.display()));
+                    }
+                }
+                for entry in external {
+                    check_absolute(&entry.path)?;
+                    if describe_entry(&entry.path)? != entry.kind {
                         changed.push(format!("`{}`", entry.path.display()));
                     }
                 }

@@ -8,9 +8,11 @@
 //! and on any failure restore the backup (a rolled-back repair keeps no backup). A repair that
 //! succeeds records what it was beside its backup; [`history`] reads those records as the
 //! venv's history, which `undo` walks back one step at a time. Rollback, recovery and `undo`
-//! share one restore code path. All of venvfix's own files live in the state dir ([`state`]); the only writes inside
-//! a venv are the plan's entries. The executor has no dry-run mode and never prints: the CLI
-//! shows the plan before calling [`apply`] and renders what comes back.
+//! share one restore code path. All of venvfix's own files live in the state dir ([`state`]);
+//! the only writes inside a venv are the plan's entries, and outside it only a plan's
+//! [`Action::ExternalLink`] (a tool's link to the venv), backed up and restored like them. The
+//! executor has no dry-run mode and never prints: the CLI shows the plan before calling
+//! [`apply`] and renders what comes back.
 //!
 //! Intent first (rule 5): the journal names the backup before the backup is taken, and is
 //! rewritten before each step that changes the venv or starts a child; a recreate's new dir is
@@ -472,16 +474,25 @@ pub fn apply_with(
         }
     };
     let touched: Vec<PathBuf> = plan.actions.iter().fold(Vec::new(), |mut all, action| {
-        let path = action.touches();
-        if !all.contains(&path) {
+        if let Some(path) = action.touches()
+            && !all.contains(&path)
+        {
             all.push(path);
         }
         all
     });
+    let outside: Vec<PathBuf> = plan
+        .actions
+        .iter()
+        .filter_map(|a| a.outside().map(Path::to_path_buf))
+        .collect();
     if whole.is_none() {
         writable::check(&venv, &touched)?;
     } else {
         writable::check_parent(&venv)?;
+    }
+    for path in &outside {
+        writable::check_outside(path)?;
     }
 
     // Intent first: the journal names the backup before anything is saved or changed, so a
@@ -493,7 +504,7 @@ pub fn apply_with(
     failpoint::hit("journal-written");
     let taken = match &whole {
         Some(_) => Backup::prepare_whole_in(dir.clone(), &venv, "repair"),
-        None => Backup::take_in(dir.clone(), &venv, &touched, "repair"),
+        None => Backup::take_in(dir.clone(), &venv, &touched, &outside, "repair"),
     };
     let backup = match taken {
         Ok(backup) => backup,
@@ -773,6 +784,14 @@ fn validate(plan: &Plan) -> Result<(), ExecError> {
                 backup::check_relative(path)?;
             }
             Action::Record(edit) => backup::check_relative(&edit.path)?,
+            Action::ExternalLink { path, .. } => {
+                backup::check_absolute(path)?;
+                if path.starts_with(&plan.venv) || plan.venv.starts_with(path) {
+                    return Err(invalid(
+                        "a link outside the venv must be neither in the venv nor above it",
+                    ));
+                }
+            }
             Action::Config { .. } | Action::Recreate(_) => {}
         }
     }
@@ -835,6 +854,38 @@ fn preflight(venv: &Path, plan: &Plan) -> Result<(), ExecError> {
             }
             Action::Rewrite { path, from, to } => {
                 rewrite::rewritten(venv, path, from, to)?;
+            }
+            Action::ExternalLink { path, from, to } => {
+                let current = match fs::symlink_metadata(path) {
+                    Ok(meta) if meta.is_symlink() => fs::read_link(path).ok(),
+                    Ok(_) => {
+                        return Err(ExecError::Refused {
+                            path: path.clone(),
+                            op: "point at the venv".into(),
+                            why: "it is not a link; venvfix changes only links outside the venv"
+                                .into(),
+                        });
+                    }
+                    Err(_) => None,
+                };
+                if current.as_ref() != Some(from) {
+                    return Err(stale(format!(
+                        "`{}` no longer links to `{}`",
+                        path.display(),
+                        from.display()
+                    )));
+                }
+                // A link outside the venv is only ever pointed at the venv being repaired.
+                if fs::canonicalize(to).ok().as_deref() != Some(venv) {
+                    return Err(ExecError::InvalidPlan {
+                        path: path.clone(),
+                        why: format!(
+                            "`{}` would link to `{}`, which is not this venv",
+                            path.display(),
+                            to.display()
+                        ),
+                    });
+                }
             }
             Action::Config { .. } => {}
             Action::Recreate(_) => {}
@@ -944,6 +995,10 @@ fn apply_action(venv: &Path, plan: &Plan, index: usize) -> Result<Vec<usize>, Ex
         }
         // Every rewrite in one go, at the first one (a relocation rewrites hundreds of files).
         Action::Rewrite { .. } => rewrite::apply_all(venv, plan),
+        Action::ExternalLink { path, to, .. } => {
+            backup::replace_external_link(path, to)?;
+            Ok(vec![index])
+        }
         Action::Record(edit) => {
             let rewrite = records::rewrite(venv, edit).map_err(|e| record_error(venv, e))?;
             state::write_atomic(&rewrite.path, rewrite.contents.as_bytes(), rewrite.mode)?;
@@ -1352,11 +1407,21 @@ pub fn undo_with(
         .iter()
         .map(|e| e.path.clone())
         .collect();
+    let outside: Vec<PathBuf> = backup
+        .manifest
+        .external
+        .iter()
+        .map(|e| e.path.clone())
+        .collect();
     if backup.manifest.whole_venv {
         Backup::check_whole(&venv, &state.backups_dir())?;
         writable::check_parent(&venv)?;
     } else {
         writable::check(&venv, &paths)?;
+    }
+    for path in &outside {
+        backup::check_absolute(path)?;
+        writable::check_outside(path)?;
     }
     // Intent first, as for a repair: the journal names the safety backup and the backup being
     // put back before either is touched; recovery finishes an interrupted undo.
@@ -1371,7 +1436,7 @@ pub fn undo_with(
     let taken = if backup.manifest.whole_venv {
         Backup::prepare_whole_in(dir.clone(), &venv, "undo")
     } else {
-        Backup::take_in(dir.clone(), &venv, &paths, "undo")
+        Backup::take_in(dir.clone(), &venv, &paths, &outside, "undo")
     };
     let safety = match taken {
         Ok(safety) => safety,

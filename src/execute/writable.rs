@@ -5,7 +5,9 @@
 //! read-only venv or filesystem is a refusal that leaves nothing behind (no backup, no
 //! journal), not a half-applied repair. Each directory on the way from the venv root to an
 //! entry must be a real directory: `bin -> ../outside/bin` would make venvfix write outside
-//! the venv, so such a venv is refused, naming the link. Only checks; never writes.
+//! the venv, so such a venv is refused, naming the link. A link outside the venv that a plan
+//! replaces (a tool's link to the venv) gets the same guard from the root down: every directory
+//! on its path is a real one. Only checks; never writes.
 
 use std::fs;
 use std::path::{Component, Path, PathBuf};
@@ -49,19 +51,43 @@ pub fn check_parent(venv: &Path) -> Result<(), ExecError> {
     }
 }
 
+/// Refuse unless every directory on the way from `/` to the absolute `path` (an entry outside
+/// the venv) is a real directory, not a link, and the one holding `path` may be written: it is
+/// replaced by a rename there, and a linked directory would put it somewhere else.
+pub fn check_outside(path: &Path) -> Result<(), ExecError> {
+    let parent = path.parent().ok_or_else(|| ExecError::InvalidPlan {
+        path: path.to_path_buf(),
+        why: format!("`{}` has no parent directory", path.display()),
+    })?;
+    let mut dir = PathBuf::new();
+    for component in parent.components() {
+        dir.push(component);
+        if matches!(component, Component::Normal(_)) {
+            real_dir_for(
+                &dir,
+                &format!("`{}` would be changed somewhere else", path.display()),
+            )?;
+        }
+    }
+    may_write(parent)
+}
+
 fn real_dir(venv: &Path, dir: &Path) -> Result<(), ExecError> {
+    real_dir_for(dir, &format!("it could write outside `{}`", venv.display()))
+}
+
+/// `dir` must be a real directory; `risk` says what writing through a link there would do.
+fn real_dir_for(dir: &Path, risk: &str) -> Result<(), ExecError> {
     match fs::symlink_metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(()),
         Ok(meta) if meta.is_symlink() => Err(ExecError::Refused {
             path: dir.to_path_buf(),
             op: "change the venv".into(),
             why: format!(
-                "it is a symlink{}; venvfix never writes through a linked directory (it could \
-                 write outside `{}`)",
+                "it is a symlink{}; venvfix never writes through a linked directory ({risk})",
                 fs::read_link(dir)
                     .map(|t| format!(" to `{}`", t.display()))
                     .unwrap_or_default(),
-                venv.display()
             ),
         }),
         Ok(_) => Err(ExecError::Refused {
@@ -88,6 +114,17 @@ fn may_write(dir: &Path) -> Result<(), ExecError> {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_link_outside_the_venv_is_reached_only_through_real_directories() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(tmp.path()).unwrap();
+        fs::create_dir_all(root.join("pyenv/versions")).unwrap();
+        assert!(check_outside(&root.join("pyenv/versions/app")).is_ok());
+        symlink("pyenv", root.join("linked")).unwrap();
+        let err = check_outside(&root.join("linked/versions/app")).unwrap_err();
+        assert!(err.to_string().contains("symlink"), "{err}");
+    }
 
     #[test]
     fn a_linked_directory_on_the_way_is_refused() {
