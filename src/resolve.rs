@@ -57,6 +57,15 @@ pub fn resolve(
         .uv
         .clone()
         .filter(|_| (python.version.major, python.version.minor) >= (3, 8));
+    // pip's `--dry-run --report` came with pip 22.2; Python 2's last pip is 20.3.
+    if python.version.major < 3 {
+        resolution.tool = "pip".into();
+        resolution.unchecked = Some(format!(
+            "Python {}'s pip has no dry run (pip 20.3 is the last for Python 2)",
+            python.version
+        ));
+        return resolution;
+    }
     let pip = if uv.is_none() { pip_for(python) } else { None };
     resolution.tool = match (&uv, &pip) {
         (Some(_), _) => "uv".into(),

@@ -1387,3 +1387,68 @@ fn a_recreate_links_through_the_stable_alias_and_survives_the_next_upgrade() {
         );
     }
 }
+
+/// Issue 11.4, end to end: a Python 2.7 virtualenv venv (virtualenv before 20.22, its seeds,
+/// two `py2.py3` wheels, one with a console script) on a copied pyenv 2.7 prefix, broken by
+/// deleting the prefix, is rebuilt with virtualenv run by uv and Python 2.7's pip: the packages
+/// import, the script runs, the seeds keep their versions, and `check` is ok.
+#[test]
+#[cfg_attr(not(pyenv_2_7), ignore = "needs pyenv 2.7")]
+fn a_python_2_7_virtualenv_is_recreated_end_to_end() {
+    let env = TestEnv::new();
+    let py27 = pyenv_python("2.7").expect("pyenv 2.7");
+    env.add_python(&py27);
+    let base = env.copy_prefix(&py27, "base27");
+    let venv = env.path("venv27");
+    make_virtualenv_py2(&base.exe, &venv, &["--prompt", "old"]);
+    run_ok(
+        python_command(&venv.join("bin/python"))
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+            .arg("--no-index")
+            .arg("--find-links")
+            .arg(wheelhouse())
+            .args(["tinyboth==1.0", "tinyold==0.3"]),
+    );
+    let seeds = seeds_of(&venv, "2.7");
+    assert!(seeds.iter().any(|s| s.starts_with("pip-")), "{seeds:?}");
+    fs::remove_dir_all(&base.prefix).unwrap();
+
+    let out = repair(&env, &venv, true)
+        .env(
+            "VIRTUALENV_OVERRIDE_APP_DATA",
+            tools_dir().join("virtualenv-data"),
+        )
+        .env("VENVFIX_VIRTUALENV", "none")
+        .args(["--yes", "--strategy", "recreate", "--python"])
+        .arg(&py27.exe)
+        .output()
+        .unwrap();
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("virtualenv<20.22"), "{shown}");
+    assert_eq!(
+        run_python(
+            &venv,
+            "import sys, tinyboth, tinyold; print(tinyboth.__version__)"
+        )
+        .trim(),
+        "1.0"
+    );
+    let script = run_ok(&mut std::process::Command::new(venv.join("bin/tinyold")));
+    assert!(script.contains("tinyold 0.3"), "{script}");
+    assert_eq!(seeds_of(&venv, "2.7"), seeds, "{shown}");
+    let cfg = fs::read_to_string(venv.join("pyvenv.cfg")).unwrap();
+    assert!(cfg.contains("virtualenv = 20.21"), "{cfg}");
+    assert!(cfg.contains("old"), "prompt lost:\n{cfg}");
+    let check = env.venvfix().arg("check").arg(&venv).output().unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}

@@ -290,8 +290,10 @@ fn build_logged(
 ) -> Result<(), BuildError> {
     let installer = spec.installer.clone().unwrap_or(Installer::Pip);
     let create = spec.create.clone().unwrap_or(Creation::Venv);
-    let python2 = spec.version.is_some_and(|v| v.major < 3);
-    let isolated: &[&str] = if python2 { &["-E", "-s"] } else { &["-I"] };
+    let isolated = spec
+        .version
+        .as_ref()
+        .map_or(&["-I"][..], super::verify::isolated);
     let mut lines: Vec<String> = spec.seeds.iter().filter_map(|s| s.requirement()).collect();
     lines.extend(spec.requirements.iter().cloned());
     // pip installs into the venv it lives in: the creator seeds one.

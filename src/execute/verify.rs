@@ -267,7 +267,7 @@ pub fn verify(
         Ok(program) => program,
         Err(problem) => return Verification::failed(problem),
     };
-    let answer = match run(&program, python, &checks.request, timeout) {
+    let answer = match run(&program, python, &version, &checks.request, timeout) {
         Ok(answer) => answer,
         Err(problem) => return Verification::failed(format!("`{shown}`: {problem}")),
     };
@@ -362,7 +362,7 @@ fn same_in_a_fresh_venv(
         else {
             continue;
         };
-        let alone = match import_alone(python, name, timeout) {
+        let alone = match import_alone(python, version, name, timeout) {
             Ok(None) => {
                 let problem = verification.problems.remove(index);
                 verification.notes.push(format!(
@@ -378,7 +378,7 @@ fn same_in_a_fresh_venv(
             Err(e) => Err(format!("no temp dir: {e}")),
         });
         let there = match fresh_python {
-            Ok(fresh_python) => import_alone(fresh_python, name, timeout),
+            Ok(fresh_python) => import_alone(fresh_python, version, name, timeout),
             Err(why) => Err(why.clone()),
         };
         match there {
@@ -403,12 +403,17 @@ fn same_in_a_fresh_venv(
 }
 
 /// Import `name` alone with `python`: `None` if it imports, else the problem line.
-fn import_alone(python: &Path, name: &str, timeout: Duration) -> Result<Option<String>, String> {
+fn import_alone(
+    python: &Path,
+    version: &PythonVersion,
+    name: &str,
+    timeout: Duration,
+) -> Result<Option<String>, String> {
     let request = Request {
         import: vec![name.to_string()],
     };
     // A venv venvfix itself just made from an installation: run as it is.
-    let answer = run(python, python, &request, timeout)?;
+    let answer = run(python, python, version, &request, timeout)?;
     let prefix = format!("package: `import {name}` fails");
     Ok(answer.problems.into_iter().find(|p| p.starts_with(&prefix)))
 }
@@ -422,6 +427,9 @@ fn fresh_venv(
     dir: &Path,
 ) -> Result<PathBuf, String> {
     let fresh = dir.join("venv");
+    if version.major < 3 {
+        return Err(format!("Python {version} has no `venv` module"));
+    }
     let status = Command::new(base)
         .args(["-I", "-B", "-m", "venv", "--without-pip"])
         .arg(&fresh)
@@ -543,11 +551,22 @@ fn exec_target(python: &Path, installation: &Path) -> Option<PathBuf> {
         .then(|| python.to_path_buf())
 }
 
-/// Run the script with `program` (as `python`: its `argv[0]`), isolated, with a timeout; the
-/// parsed answer or why not.
+/// The options that run a Python of `version` isolated from the user's environment and site
+/// dir: `-I`, which Python 2 does not know (it stops with "Unknown option: -I"): there `-E -s`.
+pub fn isolated(version: &PythonVersion) -> &'static [&'static str] {
+    if version.major < 3 {
+        &["-E", "-s"]
+    } else {
+        &["-I"]
+    }
+}
+
+/// Run the script with `program` (as `python`: its `argv[0]`, a Python of `version`),
+/// isolated, with a timeout; the parsed answer or why not.
 fn run(
     program: &Path,
     python: &Path,
+    version: &PythonVersion,
     request: &Request,
     timeout: Duration,
 ) -> Result<Answer, String> {
@@ -555,7 +574,9 @@ fn run(
     let request = serde_json::to_string(request).map_err(|e| e.to_string())?;
     let mut command = Command::new(program);
     command.arg0(python);
-    command.args(["-I", "-B", "-c", SCRIPT, &request]);
+    command
+        .args(isolated(version))
+        .args(["-B", "-c", SCRIPT, &request]);
     let (status, stdout, stderr) = run_bounded(command, timeout)?;
     let answer = stdout
         .lines()

@@ -238,13 +238,16 @@ impl Python {
     }
 }
 
+/// Python 2 has no `sys.base_prefix` (and no `-I`): outside a venv it is `sys.prefix`.
 const PROBE: &str = "import sys, json; print(json.dumps({'executable': sys.executable, \
-'version': '%d.%d.%d' % sys.version_info[:3], 'base_prefix': sys.base_prefix}))";
+'version': '%d.%d.%d' % sys.version_info[:3], \
+'base_prefix': getattr(sys, 'base_prefix', sys.prefix)}))";
 
 /// Ask an interpreter (or a shim) what it is. `None` if it cannot run.
 pub fn probe(exe: &Path) -> Option<Python> {
+    // `-E -s -S`: isolated as `-I -S` is, in words Python 2 knows too.
     let out = python_command(exe)
-        .args(["-I", "-S", "-c", PROBE])
+        .args(["-E", "-s", "-S", "-c", PROBE])
         .output()
         .ok()?;
     if !out.status.success() {
@@ -377,6 +380,31 @@ pub fn make_virtualenv(python: &Path, dest: &Path, extra_args: &[&str]) {
                 "VIRTUALENV_OVERRIDE_APP_DATA",
                 tools_dir().join("virtualenv-data"),
             )
+            .arg("--python")
+            .arg(python)
+            .args(extra_args)
+            .arg(dest),
+    );
+}
+
+/// `virtualenv --python <python> [extra_args] dest` with virtualenv before 20.22, the last that
+/// makes Python 2.7 venvs, run by `uv tool run --from 'virtualenv<20.22'` (cached in the test
+/// tools' uv cache: PyPI must be reachable the first time), seeding pip, setuptools and wheel.
+pub fn make_virtualenv_py2(python: &Path, dest: &Path, extra_args: &[&str]) {
+    run_ok(
+        uv_command()
+            .env(
+                "VIRTUALENV_OVERRIDE_APP_DATA",
+                tools_dir().join("virtualenv-data"),
+            )
+            .args([
+                "tool",
+                "run",
+                "--from",
+                "virtualenv<20.22",
+                "virtualenv",
+                "-q",
+            ])
             .arg("--python")
             .arg(python)
             .args(extra_args)
