@@ -92,6 +92,7 @@ fn repair(env: &TestEnv, venv: &Path, uv: bool) -> assert_cmd::Command {
         .arg(wheelhouse())
         .arg("--offline")
         .env("UV_CACHE_DIR", tools_dir().join("uv-cache"))
+        .env("UV_TOOL_DIR", tools_dir().join("uv-tools"))
         .env("UV_PYTHON_DOWNLOADS", "never")
         .env("PIP_NO_CACHE_DIR", "1");
     if uv {

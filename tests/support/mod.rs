@@ -625,6 +625,8 @@ pub fn apps() -> Apps {
 pub fn uv_command() -> Command {
     let mut cmd = python_command(&tools().uv);
     cmd.env("UV_CACHE_DIR", tools_dir().join("uv-cache"))
+        // `uv tool run` locks its tools dir, `~/.local/share/uv/tools` by default.
+        .env("UV_TOOL_DIR", tools_dir().join("uv-tools"))
         .env("UV_PYTHON_DOWNLOADS", "never")
         .env("UV_NO_CONFIG", "1");
     cmd
