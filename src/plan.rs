@@ -289,7 +289,14 @@ pub fn left_to_tool(d: &Diagnosis, tool: &str) -> Plan {
         actions: Vec::new(),
         alternatives: Vec::new(),
         resolves: Vec::new(),
-        unresolved: unresolved(d, &[]),
+        // Each problem is left for the reason the headline gives, not for a reason of its own.
+        unresolved: unresolved(d, &[])
+            .into_iter()
+            .map(|u| Unresolved {
+                why: format!("left to {tool}"),
+                ..u
+            })
+            .collect(),
         reason: format!(
             "left to {tool}, which rebuilds its envs itself ({rebuild}); name this venv by path \
              to have venvfix repair it in place"
@@ -451,7 +458,7 @@ pub fn plan(
                 best.version
             );
         }
-        plan.alternatives = relink_alternatives(&ranked[1..]);
+        set_alternatives(&mut plan, request, &ranked[1..]);
         plan.resolves = fixable;
         plan.resolves.dedup();
         if let Some(Ok(relocation)) = relocation {
@@ -632,7 +639,7 @@ fn deliberate_move(d: &Diagnosis, inventory: &Inventory, request: &PlanRequest) 
         return None;
     }
     let shown = match python {
-        PythonRequest::Path(p) => format!("`{}`", p.display()),
+        PythonRequest::Path(p) => p.display().to_string(),
         PythonRequest::Version(v) => v.to_string(),
     };
     Some(format!("`--python {shown}` asks to move this healthy venv"))
@@ -671,7 +678,7 @@ fn move_plan(
             "{why}: Python {} is of the venv's own minor, so a relink moves it",
             best.version
         );
-        plan.alternatives = relink_alternatives(&ranked[1..]);
+        set_alternatives(&mut plan, request, &ranked[1..]);
         plan.unresolved = unresolved(d, &[]);
         return plan;
     }
@@ -683,12 +690,8 @@ fn move_plan(
         return plan;
     }
     let because = match venv.minor() {
-        Some(minor) => format!(
-            "{why} from Python {} to another minor: the venv is recreated with the same \
-             packages",
-            minor.short()
-        ),
-        None => format!("{why}: the venv is recreated with the same packages"),
+        Some(minor) => format!("{why} from Python {} to another minor", minor.short()),
+        None => why.to_string(),
     };
     recreate_plan(d, inventory, request, plan, &because)
 }
@@ -716,7 +719,14 @@ fn recreate_plan(
     no_relink: &str,
 ) -> Plan {
     let venv = &d.venv;
-    let choices = recreate_candidates(d, inventory, request);
+    let mut choices = recreate_candidates(d, inventory, request);
+    // With `--python` the user chose: only that Python is tried, the others that match are
+    // named once.
+    if request.python.is_some() && choices.len() > 1 {
+        let others: Vec<&Installation> = choices[1..].iter().map(|(i, _)| *i).collect();
+        plan.notes.extend(also_asked_note(request, &others));
+        choices.truncate(1);
+    }
     let not_possible = |mut plan: Plan, why: String| {
         plan.reason = format!("{no_relink}, and it cannot be recreated: {why}");
         plan.unresolved = unresolved(d, &[]);
@@ -918,7 +928,7 @@ fn recreate_candidates<'a>(
             asked.sort_by(|a, b| b.version.cmp(&a.version).then(a.path.cmp(&b.path)));
             asked
                 .first()
-                .map(|i| (*i, "the Python asked for with `--python`".to_string()))
+                .map(|i| (*i, "the Python asked for".to_string()))
         }
         None => match all.iter().find(|i| own_minor(i)) {
             Some(i) => Some((*i, format!("the venv's own minor, {}", i.version.short()))),
@@ -934,6 +944,9 @@ fn recreate_candidates<'a>(
         return Vec::new();
     };
     let mut out = vec![(best, why)];
+    if let Some(python) = &request.python {
+        all.retain(|i| python.accepts(i));
+    }
     for i in all {
         if i.path == best.path {
             continue;
@@ -1019,16 +1032,22 @@ fn rank_candidates<'a>(
     });
     let chosen = found.first().copied();
     let newest = found.iter().map(|i| i.version).max();
+    // Why the chosen one wins is said once, in its own reason; each other candidate says why
+    // it ranks below it, never the chosen one's reason again.
+    let upgraded_from =
+        |i: &Installation| recorded.filter(|r| r.patch.is_some() && *r != i.version);
+    let chosen_upgraded = chosen.is_some_and(|c| is_current(c) && upgraded_from(c).is_some());
+    let chosen_same_place = chosen.is_some_and(|c| !is_current(c) && same_place(c));
     found
         .iter()
         .enumerate()
         .map(|(rank, i)| {
+            let same_as_chosen = rank > 0 && chosen.is_some_and(|c| c.version == i.version);
             let why = if is_current(i) {
-                match recorded.filter(|r| r.patch.is_some() && *r != i.version) {
+                match upgraded_from(i) {
                     Some(r) => format!(
                         "the venv's link already leads to Python {}, upgraded in place from {r}: \
-                         the new patch is recorded (relinking to another installation's {r} \
-                         would undo the upgrade)",
+                         the new patch is recorded",
                         i.version
                     ),
                     None => format!("the venv's link already leads to Python {}", i.version),
@@ -1038,20 +1057,26 @@ fn rank_candidates<'a>(
                     .as_ref()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default();
-                let exact_elsewhere = found
-                    .iter()
-                    .find(|o| exact(o) && !same_place(o))
-                    .map(|o| {
-                        format!(
-                            " (the exact {} at `{}` is another installation)",
-                            o.version,
-                            o.path.display()
-                        )
-                    })
-                    .unwrap_or_default();
                 format!(
                     "Python {} is what the upgrade put where the venv's link pointed (`{root}`): \
-                     the venv follows the installation it belonged to{exact_elsewhere}",
+                     the venv follows the installation it belonged to",
+                    i.version
+                )
+            } else if exact(i) && rank > 0 && chosen_upgraded {
+                format!(
+                    "Python {} is the version the venv was made with, from another \
+                     installation: relinking to it would undo the upgrade in place",
+                    i.version
+                )
+            } else if exact(i) && rank > 0 && chosen_same_place {
+                format!(
+                    "Python {} is the exact version the venv was made with, but another \
+                     installation than the one its link pointed into",
+                    i.version
+                )
+            } else if same_as_chosen {
+                format!(
+                    "Python {} is the same version, another installation",
                     i.version
                 )
             } else if exact(i) {
@@ -1068,11 +1093,6 @@ fn rank_candidates<'a>(
                 } else {
                     format!("Python {} is newer than the recommended one", i.version)
                 }
-            } else if chosen.is_some_and(|c| c.version == i.version) {
-                format!(
-                    "Python {} is the same version, another installation",
-                    i.version
-                )
             } else {
                 format!("Python {} is older than the recommended one", i.version)
             };
@@ -1143,17 +1163,50 @@ fn old_base_gone_note(venv: &Venv, target: &Installation) -> Option<String> {
 }
 
 /// The problems of `d` a plan resolving `fixed` leaves behind.
-/// The candidates ranked after the chosen one, each as a relink with the reason it ranks there.
-fn relink_alternatives(rest: &[(&Installation, String)]) -> Vec<Alternative> {
-    rest.iter()
+/// The candidates ranked after the chosen one, each as a relink with the reason it ranks there,
+/// as the plan's alternatives. With `--python` the user chose, so none are listed as if the
+/// choice were open: one note names the other installations that also match what was asked.
+fn set_alternatives(plan: &mut Plan, request: &PlanRequest, rest: &[(&Installation, String)]) {
+    if request.python.is_some() {
+        let others: Vec<&Installation> = rest.iter().map(|(i, _)| *i).collect();
+        plan.notes.extend(also_asked_note(request, &others));
+        return;
+    }
+    plan.alternatives = rest
+        .iter()
         .map(|(i, why)| Alternative {
             target: Target::from_installation(i),
             strategy: Strategy::Relink,
             why: why.clone(),
         })
-        .collect()
+        .collect();
 }
 
+/// The one line saying which other installations also match `--python X.Y`, and how to pick
+/// one of them instead; `None` when there are none (always for a path).
+fn also_asked_note(request: &PlanRequest, others: &[&Installation]) -> Option<String> {
+    let Some(PythonRequest::Version(asked)) = &request.python else {
+        return None;
+    };
+    if others.is_empty() {
+        return None;
+    }
+    const NAMED: usize = 3;
+    let mut named: Vec<String> = others
+        .iter()
+        .take(NAMED)
+        .map(|i| format!("`{}` ({})", i.path.display(), i.version))
+        .collect();
+    if others.len() > NAMED {
+        named.push(format!("and {} more", others.len() - NAMED));
+    }
+    Some(format!(
+        "`--python {asked}` also matches {}; `--python PATH` picks one of them instead",
+        named.join(", ")
+    ))
+}
+
+/// The problems of `d` a plan resolving `fixed` leaves behind.
 fn unresolved(d: &Diagnosis, fixed: &[ProblemKind]) -> Vec<Unresolved> {
     d.problems
         .iter()

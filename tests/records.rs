@@ -122,6 +122,10 @@ fn tox_and_nox_envs_are_left_to_their_tools_in_a_batch() {
         let e = entry(venv);
         assert_eq!(e["outcome"], "skipped", "{report}");
         assert!(e["reason"].as_str().unwrap().contains(tool), "{report}");
+        // What is left is left to the tool, not for want of a Python (one is installed).
+        let left = &e["unresolved"][0];
+        assert_eq!(left["kind"], "interpreter-missing", "{report}");
+        assert_eq!(left["why"], format!("left to {tool}"), "{report}");
     }
     // Named by path, it is repaired.
     let out = env

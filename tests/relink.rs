@@ -480,7 +480,13 @@ fn homebrew_prefix_is_discovered_and_its_upgrade_preferred_over_the_os_exact_pat
         reason.contains("the venv follows the installation it belonged to"),
         "{reason}"
     );
-    assert!(reason.contains("/usr/bin/python3.11"), "{reason}");
+    // The exact old patch elsewhere is named once, as the alternative, with why it ranks below.
+    let alt = &plan["alternatives"][0];
+    assert_eq!(alt["target"]["path"], "/usr/bin/python3.11", "{report}");
+    let why = alt["why"].as_str().unwrap();
+    assert!(why.contains("exact version"), "{why}");
+    assert!(why.contains("another installation"), "{why}");
+    assert!(!reason.contains("exact"), "{reason}");
     let link = plan["actions"]
         .as_array()
         .unwrap()
@@ -743,4 +749,152 @@ fn a_system_site_packages_venv_keeps_the_base_with_its_system_packages() {
         !report.to_string().contains("cannot be compared"),
         "{report}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plan messages (13.10): each fact once; no alternatives once the user chose with `--python`.
+
+/// A venv whose base was removed, with two other installations `sys/a` and `sys/b` of the
+/// same version discoverable.
+fn two_installations() -> (TestEnv, PathBuf, Python, Python) {
+    let env = TestEnv::new();
+    let py = python3();
+    let old = env.copy_prefix(&py, "sys/old");
+    let a = env.copy_prefix(&py, "sys/a");
+    let b = env.copy_prefix(&py, "sys/b");
+    env.add_python(&a).add_python(&b);
+    let venv = env.path("proj/venv");
+    make_venv(&old.exe, &venv, &[]);
+    fs::remove_dir_all(&old.prefix).unwrap();
+    (env, venv, a, b)
+}
+
+fn dry_run(env: &TestEnv, venv: &Path, args: &[&std::ffi::OsStr]) -> String {
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run"])
+        .args(args)
+        .arg(venv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn an_alternative_says_why_it_ranks_below_not_the_chosen_ones_reason_again() {
+    let (env, venv, a, b) = two_installations();
+    let shown = dry_run(&env, &venv, &[]);
+    let plan = shown.lines().find(|l| l.contains("plan:")).unwrap();
+    assert!(plan.contains(a.exe.to_str().unwrap()), "{shown}");
+    assert!(
+        plan.contains("the exact version the venv was made with"),
+        "{shown}"
+    );
+    assert_eq!(shown.matches("exact version").count(), 1, "{shown}");
+    let alternatives: Vec<&str> = shown
+        .lines()
+        .filter(|l| l.contains("alternative:"))
+        .collect();
+    assert_eq!(alternatives.len(), 1, "{shown}");
+    assert!(alternatives[0].contains(b.exe.to_str().unwrap()), "{shown}");
+    assert!(
+        alternatives[0].contains("the same version, another installation"),
+        "{shown}"
+    );
+    // And the repair prints the same plan once.
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let all = text(&out.stdout) + &text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert_eq!(all.matches("plan:").count(), 1, "{all}");
+    assert_eq!(all.matches("exact version").count(), 1, "{all}");
+}
+
+#[test]
+fn with_python_named_the_plan_offers_no_alternatives() {
+    let (env, venv, a, b) = two_installations();
+    // A path: that installation, and nothing else is mentioned.
+    let shown = dry_run(&env, &venv, &["--python".as_ref(), a.exe.as_os_str()]);
+    assert!(!shown.contains("alternative"), "{shown}");
+    assert!(!shown.contains(b.exe.to_str().unwrap()), "{shown}");
+    // A version two installations match: venvfix picks one, and says once that the other
+    // matches too and how to pick it.
+    let minor = python3().minor;
+    let shown = dry_run(&env, &venv, &["--python".as_ref(), minor.as_ref()]);
+    assert!(!shown.contains("alternative"), "{shown}");
+    let mentions: Vec<&str> = shown
+        .lines()
+        .filter(|l| l.contains(b.exe.to_str().unwrap()))
+        .collect();
+    assert_eq!(mentions.len(), 1, "{shown}");
+    assert!(
+        mentions[0].contains(&format!("`--python {minor}` also matches")),
+        "{shown}"
+    );
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json", "--python", &minor])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    assert_eq!(
+        report["venvs"][0]["alternatives"],
+        serde_json::json!([]),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_deliberate_move_names_the_python_asked_for_once() {
+    let env = TestEnv::new();
+    let py = python3();
+    let here = env.copy_prefix(&py, "sys/here");
+    let there = env.copy_prefix(&py, "sys/there");
+    env.add_python(&here).add_python(&there);
+    let venv = env.path("proj/venv");
+    make_venv(&here.exe, &venv, &[]);
+    let shown = dry_run(&env, &venv, &["--python".as_ref(), there.exe.as_os_str()]);
+    let plan = shown.lines().find(|l| l.contains("plan:")).unwrap();
+    assert!(
+        plan.contains(&format!("`--python {}` asks to move", there.exe.display())),
+        "{shown}"
+    );
+    assert!(!shown.contains("alternative"), "{shown}");
+}
+
+#[test]
+#[cfg_attr(not(all(pyenv_3_11, pyenv_3_12)), ignore = "needs pyenv 3.11 and 3.12")]
+fn a_recreate_with_python_named_tries_only_that_python() {
+    let env = TestEnv::new();
+    let py311 = pyenv_python("3.11").unwrap();
+    let py312 = pyenv_python("3.12").unwrap();
+    env.add_python(&py311).add_python(&py312);
+    for other in ["3.10", "3.13"] {
+        if let Some(p) = pyenv_python(other) {
+            env.add_python(&p);
+        }
+    }
+    let venv = env.path("proj/venv");
+    make_venv(&py311.exe, &venv, &[]);
+    let shown = dry_run(&env, &venv, &["--python".as_ref(), "3.12".as_ref()]);
+    let plan = shown.lines().find(|l| l.contains("plan:")).unwrap();
+    assert!(plan.contains("recreate with Python 3.12"), "{shown}");
+    assert_eq!(plan.matches("--python").count(), 1, "{shown}");
+    assert!(
+        !plan.contains("recreated with the same packages"),
+        "{shown}"
+    );
+    assert!(!shown.contains("alternative"), "{shown}");
+    let dry_runs: Vec<&str> = shown
+        .lines()
+        .filter(|l| l.contains("dry run: Python"))
+        .collect();
+    assert_eq!(dry_runs.len(), 1, "{shown}");
+    assert!(dry_runs[0].contains("3.12"), "{shown}");
 }

@@ -241,10 +241,19 @@ fn print_recreate(spec: &RecreateSpec, printer: &Printer) {
         printer.out("      offline: no index is contacted");
     }
     for (n, candidate) in spec.candidates.iter().enumerate() {
-        let version = candidate
-            .version
-            .map(|v| format!("Python {v}"))
-            .unwrap_or_else(|| candidate.python.display().to_string());
+        // Two installations of one version are told apart by their paths.
+        let shared = |v| {
+            spec.candidates
+                .iter()
+                .filter(|c| c.version == Some(v))
+                .count()
+                > 1
+        };
+        let version = match candidate.version {
+            Some(v) if shared(v) => format!("Python {v} (`{}`)", candidate.python.display()),
+            Some(v) => format!("Python {v}"),
+            None => candidate.python.display().to_string(),
+        };
         printer.out(&format!(
             "      {} {version}: {}{}",
             printer.paint(Style::Dim, "dry run:"),
