@@ -1584,33 +1584,24 @@ fn compiled_fallback(
     version: &PythonVersion,
     hint: Option<&Path>,
 ) -> getpath::Fallback {
-    let Ok(bytes) = safe_read::read(exe, MAX_COPY_BYTES, Follow::Links) else {
+    // Only the parts the loader maps are read: a `libpython` is mostly debug info.
+    let read = |path: &Path| {
+        safe_read::open_regular(path, Follow::Links)
+            .ok()
+            .and_then(|file| elf::read_constant_data(file, MAX_COPY_BYTES))
+    };
+    let Some((dynamic, mut code)) = read(exe) else {
         return getpath::Fallback::Unknown;
     };
-    let Some(dynamic) = elf::parse_dynamic(&bytes) else {
-        return getpath::Fallback::Unknown;
-    };
-    let lib = match dynamic.libpython() {
-        None => None,
-        Some(name) => {
-            let Some(dir) = find_library(name, &dynamic.search_dirs(exe)) else {
-                return getpath::Fallback::Unknown;
-            };
-            match safe_read::read(&dir.join(name), MAX_COPY_BYTES, Follow::Links) {
-                Ok(lib) => Some(lib),
-                Err(_) => return getpath::Fallback::Unknown,
-            }
-        }
-    };
-    let Some(mut code) = elf::constant_data(&bytes) else {
-        return getpath::Fallback::Unknown;
-    };
-    if let Some(lib) = &lib {
-        match elf::constant_data(lib) {
-            Some(data) => code.extend(data),
+    if let Some(name) = dynamic.libpython() {
+        let found =
+            find_library(name, &dynamic.search_dirs(exe)).and_then(|dir| read(&dir.join(name)));
+        match found {
+            Some((_, lib)) => code.extend(lib),
             None => return getpath::Fallback::Unknown,
         }
     }
+    let code: Vec<&[u8]> = code.iter().map(Vec::as_slice).collect();
     getpath::compiled_fallback(&code, version, hint)
 }
 

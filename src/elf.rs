@@ -262,30 +262,68 @@ fn program_headers<S: Source + ?Sized>(src: &S) -> Option<(Format, Vec<Segment>)
     Some((f, segments))
 }
 
-/// The bytes of `bytes` (a whole ELF file) that hold its constant strings: its read-only
-/// loaded segments (`.rodata`), or every loaded segment when code and data share one. Debug
-/// sections and symbol tables, which the loader never maps, are left out. `None` when it is
-/// not an ELF file that can be read.
-pub fn constant_data(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+/// The segments that hold an ELF file's constant strings: its read-only loaded segments
+/// (`.rodata`), or every loaded segment when code and data share one. Debug sections and
+/// symbol tables, which the loader never maps, are left out.
+fn constant_segments(segments: &[Segment]) -> Vec<Segment> {
     const PF_X: u32 = 1;
     const PF_W: u32 = 2;
-    let (_, segments) = program_headers(bytes)?;
-    let slice = |s: &Segment| -> Option<&[u8]> {
-        let start = usize::try_from(s.offset).ok()?;
-        bytes.get(start..start.checked_add(usize::try_from(s.filesz).ok()?)?)
-    };
-    let loads: Vec<&Segment> = segments.iter().filter(|s| s.kind == PT_LOAD).collect();
-    let read_only: Vec<&Segment> = loads
+    let loads: Vec<Segment> = segments
+        .iter()
+        .copied()
+        .filter(|s| s.kind == PT_LOAD)
+        .collect();
+    let read_only: Vec<Segment> = loads
         .iter()
         .copied()
         .filter(|s| s.flags & (PF_X | PF_W) == 0)
         .collect();
-    let chosen = if read_only.is_empty() {
+    if read_only.is_empty() {
         loads
     } else {
         read_only
+    }
+}
+
+/// The bytes of `bytes` (a whole ELF file) that hold its constant strings
+/// ([`constant_segments`]). `None` when it is not an ELF file that can be read.
+pub fn constant_data(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let (_, segments) = program_headers(bytes)?;
+    constant_segments(&segments)
+        .iter()
+        .map(|s| {
+            let start = usize::try_from(s.offset).ok()?;
+            bytes.get(start..start.checked_add(usize::try_from(s.filesz).ok()?)?)
+        })
+        .collect()
+}
+
+/// The dynamic section and the constant data ([`constant_segments`]) of the ELF file open as
+/// `file`, reading only those parts of it (a `libpython` is mostly debug info), at most
+/// `limit` bytes in all. `None` when it is not a regular ELF file that can be read.
+pub fn read_constant_data(file: File, limit: u64) -> Option<(Dynamic, Vec<Vec<u8>>)> {
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let src = FileSource {
+        file,
+        size: meta.len(),
     };
-    chosen.into_iter().map(slice).collect()
+    let dynamic = parse(&src)?;
+    let (_, segments) = program_headers(&src)?;
+    let chosen = constant_segments(&segments);
+    let total = chosen
+        .iter()
+        .try_fold(0u64, |sum, s| sum.checked_add(s.filesz))?;
+    if total > limit {
+        return None;
+    }
+    let data = chosen
+        .iter()
+        .map(|s| src.read_at(s.offset, s.filesz))
+        .collect::<Option<Vec<_>>>()?;
+    Some((dynamic, data))
 }
 
 fn parse<S: Source + ?Sized>(src: &S) -> Option<Dynamic> {
@@ -463,6 +501,17 @@ mod tests {
             assert_eq!(data, vec![&bytes[..loaded]]);
         }
         assert_eq!(constant_data(b"\0/usr\0"), None);
+        // Read from a file, only those bytes are read.
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        let mut bytes = build(true, true, &["libpython3.12.so.1.0"], None);
+        let loaded = bytes.len();
+        bytes.extend_from_slice(b"\0/not/loaded\0");
+        std::fs::write(tmp.path(), &bytes).unwrap();
+        let (dynamic, data) =
+            read_constant_data(File::open(tmp.path()).unwrap(), 1 << 20).unwrap();
+        assert_eq!(dynamic.libpython(), Some(OsStr::new("libpython3.12.so.1.0")));
+        assert_eq!(data, vec![bytes[..loaded].to_vec()]);
+        assert_eq!(read_constant_data(File::open(tmp.path()).unwrap(), 8), None);
         // On a real interpreter: its compiled-in prefix is among its constant strings.
         if let Ok(real) = std::fs::read("/usr/bin/python3.11") {
             let data = constant_data(&real).unwrap();
