@@ -264,6 +264,30 @@ fn moved_virtualenv_and_uv_venvs_are_relocated() {
 }
 
 #[test]
+fn a_moved_copies_venv_is_relocated_and_verified_by_the_installation_it_copies() {
+    // `--copies`: `bin/python` is the venv's own file, byte-identical to the base. Verification
+    // accepted such a file only when the repair itself had copied it, so every relocation of a
+    // `--copies` venv was rolled back ("not an installed Python venvfix found").
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let venv = env.path("a/venv");
+    run_ok(
+        python_command(&py.exe)
+            .args(["-m", "venv", "--copies"])
+            .arg(&venv),
+    );
+    assert!(
+        fs::symlink_metadata(venv.join("bin/python"))
+            .unwrap()
+            .is_file()
+    );
+    mv(&env.path("a"), &env.path("b"));
+    let moved = env.path("b/venv");
+    assert_relocated_and_undone(&env, &moved, &py.minor);
+}
+
+#[test]
 fn trampolines_of_paths_with_spaces_are_rewritten_in_both_directions() {
     let env = TestEnv::new();
     let py = python3();

@@ -566,33 +566,14 @@ pub fn apply_with(
         return Err(rollback(&venv, &backup, &journal_path, cause));
     }
     let target = plan.target.as_ref().map(|t| &t.version);
-    // A copied interpreter (relink of a `--copies` venv, or one recreated with copies) may run
-    // when it is byte-identical to the installed Python it was copied from.
-    let copied_from = plan.actions.iter().find_map(|a| match a {
-        Action::CopyFile { source, .. } => Some(source.as_path()),
-        Action::Recreate(spec) if spec.copies => Some(spec.python.as_path()),
-        _ => None,
-    });
-    let mut verification = verify::verify(
-        &venv,
-        target,
-        inventory,
-        copied_from,
-        options.verify_timeout,
-    );
+    let mut verification = verify::verify(&venv, target, inventory, options.verify_timeout);
     let rewrote_pip = plan
         .actions
         .iter()
         .any(|a| matches!(a, Action::Rewrite { path, .. } if path == Path::new("bin/pip")));
     if verification.ok && rewrote_pip {
         // A relocation is verified the way the user will notice it: a rewritten script runs.
-        match verify::verify_pip(
-            &venv,
-            target,
-            inventory,
-            copied_from,
-            options.verify_timeout,
-        ) {
+        match verify::verify_pip(&venv, target, inventory, options.verify_timeout) {
             Ok(Some(version)) => verification
                 .notes
                 .push(format!("`bin/pip --version`: {version}")),

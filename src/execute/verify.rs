@@ -178,7 +178,7 @@ struct Gated<'a> {
 
 impl Gated<'_> {
     /// What to execute now: the installation's own file (same device and inode as what the
-    /// entry leads to at this instant), or the entry itself when it is the copy.
+    /// entry leads to at this instant, or the entry is the copy of it), never the entry.
     fn program(&self) -> Result<PathBuf, String> {
         exec_target(&self.python, &self.installation.path).ok_or_else(|| {
             format!(
@@ -196,7 +196,6 @@ fn gate<'a>(
     venv: &Path,
     target: Option<&PythonVersion>,
     inventory: &'a Inventory,
-    copied_from: Option<&Path>,
 ) -> Result<Gated<'a>, String> {
     let python = venv_python(venv, target);
     let shown = python
@@ -204,15 +203,9 @@ fn gate<'a>(
         .unwrap_or(&python)
         .display()
         .to_string();
-    let known = inventory.find(&python).or_else(|| {
-        let source = copied_from?;
-        let installation = inventory.find(source)?;
-        let copy = fs::canonicalize(&python).ok()?;
-        let same = copy.starts_with(venv)
-            && fs::symlink_metadata(&copy).is_ok_and(|m| m.is_file())
-            && fs::read(&copy).ok()? == fs::read(&installation.path).ok()?;
-        same.then_some(installation)
-    });
+    let known = inventory
+        .find(&python)
+        .or_else(|| copied_installation(venv, &python, inventory));
     if let Some(special) = through_special(&python) {
         return Err(format!(
             "`{shown}` leads through `{}`; venvfix never follows links into /proc or /dev, it \
@@ -236,17 +229,37 @@ fn gate<'a>(
     })
 }
 
+/// The installation the venv's entry `python` is a byte-identical copy of (a `--copies` venv,
+/// or a copy the repair just wrote): a regular file inside the venv with the same bytes as a
+/// discovered installation's executable. Only files of the same size are read.
+fn copied_installation<'a>(
+    venv: &Path,
+    python: &Path,
+    inventory: &'a Inventory,
+) -> Option<&'a crate::inventory::Installation> {
+    let copy = fs::canonicalize(python).ok()?;
+    let meta = fs::symlink_metadata(&copy).ok()?;
+    if !copy.starts_with(venv) || !meta.is_file() {
+        return None;
+    }
+    let mut bytes: Option<Vec<u8>> = None;
+    inventory.pythons.iter().find(|installation| {
+        fs::metadata(&installation.path).is_ok_and(|m| m.len() == meta.len())
+            && fs::read(&installation.path).is_ok_and(|installed| {
+                let copy = bytes.get_or_insert_with(|| fs::read(&copy).unwrap_or_default());
+                installed == *copy
+            })
+    })
+}
+
 /// Verify the venv at `venv` (canonical root) against the plan's `target` version.
-/// `copied_from`: the installed binary a `CopyFile` action copied into the venv; a venv binary
-/// byte-identical to it (and it known to the inventory) may run, as it is the same program.
 pub fn verify(
     venv: &Path,
     target: Option<&PythonVersion>,
     inventory: &Inventory,
-    copied_from: Option<&Path>,
     timeout: Duration,
 ) -> Verification {
-    let gated = match gate(venv, target, inventory, copied_from) {
+    let gated = match gate(venv, target, inventory) {
         Ok(gated) => gated,
         Err(problem) => return Verification::failed(problem),
     };
@@ -535,20 +548,20 @@ fn through_special(path: &Path) -> Option<PathBuf> {
     None
 }
 
-/// What to execute for the venv entry `python` known as `installation`: the installation's
-/// own file when `python` leads to it (same device and inode now), `python` itself when it is
-/// a regular file in the venv (a byte-identical copy); `None` when neither holds.
+/// What to execute for the venv entry `python` known as `installation`: always the
+/// installation's own file, when `python` leads to it (same device and inode now) or is a
+/// regular file in the venv (the byte-identical copy the gate compared: the same program, and
+/// Python finds `pyvenv.cfg` by `argv[0]`, so it behaves as the copy does, while nothing from
+/// the venv is executed); `None` when neither holds.
 fn exec_target(python: &Path, installation: &Path) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let id = |m: &fs::Metadata| (m.dev(), m.ino());
     let entry = fs::metadata(python).ok()?;
     let installed = fs::metadata(installation).ok()?;
-    if id(&entry) == id(&installed) {
-        return fs::canonicalize(installation).ok();
-    }
-    fs::symlink_metadata(python)
-        .is_ok_and(|m| m.is_file())
-        .then(|| python.to_path_buf())
+    let copy = || fs::symlink_metadata(python).is_ok_and(|m| m.is_file());
+    (id(&entry) == id(&installed) || copy())
+        .then(|| fs::canonicalize(installation).ok())
+        .flatten()
 }
 
 /// The options that run a Python of `version` isolated from the user's environment and site
@@ -676,24 +689,26 @@ pub fn verify_pip(
     venv: &Path,
     target: Option<&PythonVersion>,
     inventory: &Inventory,
-    copied_from: Option<&Path>,
     timeout: Duration,
 ) -> Result<Option<String>, String> {
     let pip = venv.join("bin/pip");
     let Some(head) = crate::scripts::read_script_head(&pip) else {
         return Ok(None);
     };
-    let gated = gate(venv, target, inventory, copied_from)?;
+    let gated = gate(venv, target, inventory)?;
     let Some((_, interpreter)) = crate::scripts::shebang(&head) else {
         return Err("`bin/pip` has no shebang naming an interpreter".into());
     };
+    // The same file as the verified entry, or (a `--copies` venv, where `python3.11` is a copy
+    // of its own) another copy of the same installation.
     let same = match (
         fs::canonicalize(&interpreter),
         fs::canonicalize(&gated.python),
     ) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
-    };
+    } || copied_installation(venv, &interpreter, inventory)
+        .is_some_and(|i| i.path == gated.installation.path);
     if !same {
         return Err(format!(
             "`bin/pip` runs `{}`, not the venv's verified interpreter; it was not run",
@@ -702,7 +717,8 @@ pub fn verify_pip(
     }
     use std::os::unix::process::CommandExt;
     let mut command = Command::new(gated.program()?);
-    command.arg0(&gated.python).arg(&pip).arg("--version");
+    // `argv[0]` as the kernel would pass it for the shebang.
+    command.arg0(&interpreter).arg(&pip).arg("--version");
     let (status, stdout, stderr) =
         run_bounded(command, timeout).map_err(|e| format!("`bin/pip --version` {e}"))?;
     if !status.success() {
