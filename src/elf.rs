@@ -507,9 +507,11 @@ mod tests {
         let loaded = bytes.len();
         bytes.extend_from_slice(b"\0/not/loaded\0");
         std::fs::write(tmp.path(), &bytes).unwrap();
-        let (dynamic, data) =
-            read_constant_data(File::open(tmp.path()).unwrap(), 1 << 20).unwrap();
-        assert_eq!(dynamic.libpython(), Some(OsStr::new("libpython3.12.so.1.0")));
+        let (dynamic, data) = read_constant_data(File::open(tmp.path()).unwrap(), 1 << 20).unwrap();
+        assert_eq!(
+            dynamic.libpython(),
+            Some(OsStr::new("libpython3.12.so.1.0"))
+        );
         assert_eq!(data, vec![bytes[..loaded].to_vec()]);
         assert_eq!(read_constant_data(File::open(tmp.path()).unwrap(), 8), None);
         // On a real interpreter: its compiled-in prefix is among its constant strings.

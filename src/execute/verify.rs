@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wait_timeout::ChildExt;
 
 use crate::inventory::Inventory;
@@ -44,54 +44,75 @@ impl Verification {
     }
 }
 
-/// Python 2.7 / 3.6+ compatible: no f-strings. Output goes to stdout after a marker line,
-/// because importing a package may print; `os._exit` at the end, because an imported package
-/// may leave a non-daemon thread behind.
+/// What verification runs, twice at the same time in two interpreters: `SCRIPT stdlib` with
+/// `-S` (the standard library does not depend on `site`; `pyvenv.cfg` is found without it;
+/// but a Python 2 virtualenv's own `site.py` is what finds it),
+/// and `SCRIPT packages NAME...` as the user's code runs. Python 2.7 / 3.6+ compatible: no
+/// f-strings. The answer goes to stdout after a marker line, because importing a package may
+/// print; `os._exit` at the end, because an imported package may leave a non-daemon thread.
+/// No `json` (it costs `re`, more than the rest of the check): one line per value, `key hex`
+/// (the hex of the exact bytes), then `end`.
+///
+/// The standard library: modules whose import needs its pure-Python part and extension modules
+/// of this build's ABI (`_ssl` also the libssl an OS upgrade may have removed), the version,
+/// and the extension suffixes the interpreter loads.
 const SCRIPT: &str = r#"
 import sys, os
 real_stdout = sys.stdout
 sys.stdout = sys.stderr
-def main():
-    import json
-    request = json.loads(sys.argv[1])
-    problems = []
-    failed = []
-    def try_import(name, what):
+def hx(s):
+    import binascii
+    if not isinstance(s, bytes):
+        try:
+            s = os.fsencode(s)
+        except AttributeError:
+            s = s.encode("utf-8", "replace")
+    return binascii.hexlify(s).decode("ascii")
+def text(s):
+    try:
+        return hx(s.encode("utf-8", "replace"))
+    except BaseException:
+        return hx(s)
+def failure(what, name, e):
+    try:
+        return text("%s: `import %s` fails: %s: %s" % (what, name, type(e).__name__, e))
+    except BaseException:
+        return text("%s: `import %s` fails: %s" % (what, name, type(e).__name__))
+def stdlib(lines):
+    for name in ("_struct", "_json", "math", "os", "encodings", "_ssl"):
         try:
             __import__(name)
-            return True
         except BaseException as e:
-            problems.append("%s: `import %s` fails: %s: %s" % (what, name, type(e).__name__, e))
-            return False
-    for name in ("_struct", "json", "os", "encodings"):
-        try_import(name, "standard library")
+            # `_ssl` is optional in a build; any other failure to load it is what is looked for.
+            absent = type(e).__name__ == "ModuleNotFoundError" or str(e) == "No module named " + name
+            if name != "_ssl" or not absent:
+                lines.append("problem " + failure("standard library", name, e))
+    lines.append("version " + text("%d.%d.%d" % tuple(sys.version_info[:3])))
     try:
-        import importlib.util
-        has_ssl = importlib.util.find_spec("_ssl") is not None
-    except BaseException:
-        has_ssl = False
-    # `_ssl` itself, not `ssl`: loading the extension (and the libssl it links) is the evidence
-    # that an OS upgrade broke it; `ssl.py` adds ~35 ms of pure-Python imports to every repair.
-    if has_ssl:
-        try_import("_ssl", "standard library")
-    for name in request["import"]:
-        if not try_import(name, "package"):
-            failed.append(name)
-    try:
-        import importlib.machinery
-        suffixes = list(importlib.machinery.EXTENSION_SUFFIXES)
+        import _imp
+        suffixes = list(_imp.extension_suffixes())
     except BaseException:
         import imp
         suffixes = [s for (s, _, kind) in imp.get_suffixes() if kind == imp.C_EXTENSION]
-    answer = {
-        "version": list(sys.version_info[:3]),
-        "prefix": sys.prefix,
-        "path": list(sys.path),
-        "problems": problems,
-        "failed": failed,
-        "extension_suffixes": suffixes,
-    }
-    real_stdout.write("\nVENVFIX-VERIFY:" + json.dumps(answer) + "\n")
+    for suffix in suffixes:
+        lines.append("suffix " + text(suffix))
+def packages(lines, names):
+    for name in names:
+        try:
+            __import__(name)
+        except BaseException as e:
+            lines.append("problem " + failure("package", name, e))
+            lines.append("failed " + text(name))
+    lines.append("prefix " + hx(sys.prefix))
+    for entry in sys.path:
+        lines.append("path " + hx(entry))
+def main():
+    lines = []
+    if sys.argv[1] == "stdlib":
+        stdlib(lines)
+    else:
+        packages(lines, sys.argv[2:])
+    real_stdout.write("\nVENVFIX-VERIFY:\n" + "\n".join(lines) + "\nend\n")
     real_stdout.flush()
 main()
 os._exit(0)
@@ -103,24 +124,78 @@ const MAX_IMPORTS: usize = 200;
 /// Extension module files checked per venv, at most.
 const MAX_EXTENSIONS: usize = 5000;
 
-#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, PartialEq, Eq)]
 struct Request {
     import: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// What the two runs of [`SCRIPT`] answered, together (each fills its own part).
+#[derive(Debug, Default, PartialEq, Eq)]
 struct Answer {
-    version: Vec<u64>,
+    /// `major.minor.patch`.
+    version: Option<String>,
     prefix: PathBuf,
     path: Vec<PathBuf>,
     problems: Vec<String>,
     /// The top-level names whose import failed (each also has a line in `problems`).
-    #[serde(default)]
     failed: Vec<String>,
     /// `importlib.machinery.EXTENSION_SUFFIXES`: the only file name endings the interpreter
     /// loads extension modules from.
-    #[serde(default)]
     extension_suffixes: Vec<String>,
+}
+
+impl Answer {
+    /// Parse the lines after the marker; `None` unless they end with `end` and every line is a
+    /// known key with valid hex.
+    fn parse(lines: &str) -> Option<Answer> {
+        use std::os::unix::ffi::OsStringExt;
+        let mut answer = Answer::default();
+        for line in lines.lines().filter(|l| !l.is_empty()) {
+            if line == "end" {
+                return Some(answer);
+            }
+            let (key, value) = line.split_once(' ')?;
+            let bytes = unhex(value)?;
+            let text = || String::from_utf8_lossy(&bytes).into_owned();
+            match key {
+                "version" => answer.version = Some(text()),
+                "prefix" => answer.prefix = PathBuf::from(std::ffi::OsString::from_vec(bytes)),
+                "path" => answer
+                    .path
+                    .push(PathBuf::from(std::ffi::OsString::from_vec(bytes))),
+                "problem" => answer.problems.push(text()),
+                "failed" => answer.failed.push(text()),
+                "suffix" => answer.extension_suffixes.push(text()),
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// The standard library's answer and the packages' answer, as one.
+    fn merge(stdlib: Answer, packages: Answer) -> Answer {
+        let mut problems = stdlib.problems;
+        problems.extend(packages.problems);
+        Answer {
+            version: stdlib.version,
+            prefix: packages.prefix,
+            path: packages.path,
+            problems,
+            failed: packages.failed,
+            extension_suffixes: stdlib.extension_suffixes,
+        }
+    }
+}
+
+/// `"2f746d70"` → `b"/tmp"`; `None` for anything but pairs of hex digits.
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Every interpreter entry of the repaired venv must lead to the installation that was run
@@ -426,7 +501,7 @@ fn import_alone(
         import: vec![name.to_string()],
     };
     // A venv venvfix itself just made from an installation: run as it is.
-    let answer = run(python, python, version, &request, timeout)?;
+    let answer = run_script(python, python, version, Some(&request), timeout)?;
     let prefix = format!("package: `import {name}` fails");
     Ok(answer.problems.into_iter().find(|p| p.starts_with(&prefix)))
 }
@@ -466,10 +541,7 @@ fn fresh_venv(
 
 fn judge(venv: &Path, want: &PythonVersion, site_packages: &Path, answer: Answer) -> Verification {
     let mut problems = Vec::new();
-    let reported = match answer.version.as_slice() {
-        [major, minor, patch] => Some(PythonVersion::new(*major, *minor, *patch)),
-        _ => None,
-    };
+    let reported: Option<PythonVersion> = answer.version.as_deref().and_then(|v| v.parse().ok());
     match reported {
         Some(v) => {
             let same = v.same_minor(want) && want.patch.is_none_or(|p| Some(p) == v.patch);
@@ -574,8 +646,9 @@ pub fn isolated(version: &PythonVersion) -> &'static [&'static str] {
     }
 }
 
-/// Run the script with `program` (as `python`: its `argv[0]`, a Python of `version`),
-/// isolated, with a timeout; the parsed answer or why not.
+/// Run [`SCRIPT`] twice at the same time with `program` (as `python`: its `argv[0]`, a Python
+/// of `version`), isolated, with a timeout: the standard library's check and the packages'
+/// imports, answered together, or why not.
 fn run(
     program: &Path,
     python: &Path,
@@ -583,21 +656,44 @@ fn run(
     request: &Request,
     timeout: Duration,
 ) -> Result<Answer, String> {
+    let (stdlib, packages) = std::thread::scope(|scope| {
+        let stdlib = scope.spawn(|| run_script(program, python, version, None, timeout));
+        let packages = run_script(program, python, version, Some(request), timeout);
+        let stdlib = stdlib
+            .join()
+            .unwrap_or_else(|_| Err("the check of the standard library panicked".into()));
+        (stdlib, packages)
+    });
+    Ok(Answer::merge(stdlib?, packages?))
+}
+
+/// One run of [`SCRIPT`]: the standard library's check without `request`, else the packages'
+/// imports.
+fn run_script(
+    program: &Path,
+    python: &Path,
+    version: &PythonVersion,
+    request: Option<&Request>,
+    timeout: Duration,
+) -> Result<Answer, String> {
     use std::os::unix::process::CommandExt;
-    let request = serde_json::to_string(request).map_err(|e| e.to_string())?;
     let mut command = Command::new(program);
-    command.arg0(python);
-    command
-        .args(isolated(version))
-        .args(["-B", "-c", SCRIPT, &request]);
+    command.arg0(python).args(isolated(version));
+    match request {
+        // A Python 2 virtualenv finds its standard library through the `site.py` it carries.
+        None if version.major < 3 => command.args(["-B", "-c", SCRIPT, "stdlib"]),
+        None => command.args(["-S", "-B", "-c", SCRIPT, "stdlib"]),
+        Some(request) => command
+            .args(["-B", "-c", SCRIPT, "packages"])
+            .args(&request.import),
+    };
     let (status, stdout, stderr) = run_bounded(command, timeout)?;
     let answer = stdout
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix(MARKER));
+        .rfind(&format!("\n{MARKER}\n"))
+        .map(|at| &stdout[at + MARKER.len() + 2..]);
     match answer {
-        Some(json) if status.success() => {
-            serde_json::from_str(json).map_err(|e| format!("gave an unreadable answer: {e}"))
+        Some(lines) if status.success() => {
+            Answer::parse(lines).ok_or_else(|| "gave an unreadable answer".to_string())
         }
         _ => Err(failure(status, &stderr)),
     }
@@ -975,6 +1071,53 @@ fn walk(dir: &Path, rel: &Path, dotted: &str, depth: usize, out: &mut Vec<Extens
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The script's answer as the real interpreters give it, non-UTF-8 paths exact; anything
+    /// cut short or malformed is no answer at all.
+    #[test]
+    fn the_scripts_answers_are_parsed_exactly_and_only_when_complete() {
+        use std::os::unix::ffi::OsStrExt;
+        for python in ["/usr/bin/python3.11", "/usr/bin/python3"] {
+            if !Path::new(python).exists() {
+                continue;
+            }
+            let out = Command::new(python)
+                .args([
+                    "-I",
+                    "-B",
+                    "-c",
+                    SCRIPT,
+                    "packages",
+                    "json",
+                    "no_such_module_here",
+                ])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8(out.stdout).unwrap();
+            let at = stdout.rfind(&format!("\n{MARKER}\n")).unwrap();
+            let answer = Answer::parse(&stdout[at + MARKER.len() + 2..]).unwrap();
+            assert_eq!(answer.failed, ["no_such_module_here"]);
+            assert!(answer.problems[0].starts_with("package: `import no_such_module_here` fails"));
+            assert!(!answer.path.is_empty());
+            let out = Command::new(python)
+                .args(["-I", "-S", "-B", "-c", SCRIPT, "stdlib"])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8(out.stdout).unwrap();
+            let at = stdout.rfind(&format!("\n{MARKER}\n")).unwrap();
+            let answer = Answer::parse(&stdout[at + MARKER.len() + 2..]).unwrap();
+            assert!(answer.problems.is_empty(), "{answer:?}");
+            assert!(answer.version.unwrap().starts_with("3."));
+            assert!(answer.extension_suffixes.contains(&".so".to_string()));
+        }
+        let odd = Answer::parse("prefix 2f6361ff\npath 2f61\nend\n").unwrap();
+        assert_eq!(odd.prefix.as_os_str().as_bytes(), b"/ca\xff");
+        assert_eq!(odd.path, [PathBuf::from("/a")]);
+        assert_eq!(Answer::parse("prefix 2f61\n"), None, "no `end`");
+        assert_eq!(Answer::parse("prefix 2f6\nend\n"), None, "odd hex");
+        assert_eq!(Answer::parse("prefix zz\nend\n"), None, "not hex");
+        assert_eq!(Answer::parse("other 2f61\nend\n"), None, "unknown key");
+    }
 
     #[test]
     fn top_level_from_metadata_and_compiled_modules() {
