@@ -763,10 +763,11 @@ fn recreate_plan(
     };
     let (pick, why_pick) = pick_candidate(&choices, &resolutions, request, why_best);
     let best = choices[pick].0;
-    let mut spec = match recreate::recreate_spec(venv, best, &options, Some(&resolutions[pick])) {
-        Ok(spec) => spec,
-        Err(e) => return not_possible(plan, e.to_string()),
-    };
+    let mut spec =
+        match recreate::recreate_spec(venv, found, best, &options, Some(&resolutions[pick])) {
+            Ok(spec) => spec,
+            Err(e) => return not_possible(plan, e.to_string()),
+        };
     spec.candidates = std::iter::once(resolutions[pick].clone())
         .chain(
             resolutions

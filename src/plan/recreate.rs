@@ -451,15 +451,16 @@ fn live_site_packages(venv: &Venv) -> Option<PathBuf> {
 }
 
 /// The recreate of `venv` with `python`: what will be reinstalled and carried over, and how
-/// the new venv is made. `resolution` is the installer's dry run on `python`, if one was done.
+/// the new venv is made, from what [`installed`] read of it (`found`). `resolution` is the
+/// installer's dry run on `python`, if one was done.
 /// Reads files only.
 pub fn recreate_spec(
     venv: &Venv,
+    found: Installed,
     python: &Installation,
     options: &SpecOptions,
     resolution: Option<&Resolution>,
 ) -> Result<RecreateSpec, RecreateError> {
-    let found = installed(venv)?;
     for (name, dir) in &found.editables {
         if fs::symlink_metadata(dir).is_err() {
             return Err(RecreateError::EditableGone {
