@@ -3,10 +3,12 @@
 //! standard library is whole, and that the venv's packages import.
 //!
 //! Before anything runs, the venv's `bin/python` must resolve (canonically) to an installation
-//! the inventory found: a link pointing anywhere else is reported, never executed (rule 2). The
-//! interpreter runs with `-I -B` (no user site, no environment, no bytecode written into the
-//! venv), a scrubbed environment, stdin from `/dev/null` and a timeout. An embedded script
-//! answers in JSON; the judgement is made here. This module never changes the venv.
+//! the inventory found, or be a byte-identical copy of one: anything else is reported, never
+//! executed (rule 2), and what runs is always the installation's own file. It runs with `-I -B`
+//! (no user site, no environment, no bytecode written into the venv; `-E -s` for Python 2), a
+//! scrubbed environment, stdin from `/dev/null` and a timeout, twice at once: one run checks
+//! the standard library, the other imports the packages. An embedded script answers in hex
+//! lines; the judgement is made here. This module never changes the venv.
 
 use std::fs;
 use std::io::Read;
@@ -350,7 +352,7 @@ pub fn verify(
     let checks = modules_to_check(&site_packages);
     // What runs is the discovered installation itself (its real path, checked by device and
     // inode right before the start), named as the venv's entry so Python finds `pyvenv.cfg`
-    // as it does when the user runs it; a byte-identical copy in the venv runs as itself.
+    // as it does when the user runs it; for a byte-identical copy in the venv too.
     let program = match gated.program() {
         Ok(program) => program,
         Err(problem) => return Verification::failed(problem),
