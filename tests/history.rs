@@ -299,6 +299,70 @@ fn a_batch_of_ten_is_undone_in_one_command() {
 }
 
 #[test]
+fn prune_removes_installer_logs_after_a_while_and_only_those() {
+    // Every recreate keeps its installer's whole output in the state dir's `logs/`; nothing
+    // removed them, so they piled up for good.
+    let env = TestEnv::new();
+    let logs = env.state_dir().join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    let old = logs.join("recreate-venv-1-1.log");
+    let young = logs.join("recreate-venv-2-2.log");
+    fs::write(&old, "Collecting numpy\n").unwrap();
+    fs::write(&young, "Collecting numpy\n").unwrap();
+    let forty_days = std::time::Duration::from_secs(40 * 86_400);
+    fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - forty_days)
+        .unwrap();
+    // Not a log of ours: a link is never followed nor removed as one.
+    std::os::unix::fs::symlink(&old, logs.join("link.log")).unwrap();
+
+    let dry = env.venvfix().args(["prune", "--dry-run"]).output().unwrap();
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
+    let said = text(&dry.stdout);
+    assert!(
+        said.contains(&format!(
+            "would remove `{}` (installer log older than 30 days)",
+            old.display()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("recreate-venv-2-2"), "{said}");
+    assert!(old.exists());
+
+    let out = env.venvfix().arg("prune").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("and 1 installer log"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!old.exists());
+    assert!(young.exists());
+    assert!(fs::symlink_metadata(logs.join("link.log")).is_ok());
+
+    // `--older-than` sets the age for logs too.
+    fs::File::options()
+        .write(true)
+        .open(&young)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400))
+        .unwrap();
+    let out = env
+        .venvfix()
+        .args(["prune", "--older-than", "1", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("recreate-venv-2-2"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn prune_removes_what_it_says_and_nothing_else() {
     let env = TestEnv::new();
     let venv = venv_on_removed_base(&env, "proj/venv", "old");

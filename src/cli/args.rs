@@ -255,7 +255,8 @@ all but the N newest repairs of each venv that `undo` can walk back (and those t
 undo), `--older-than DAYS` every backup older than that. The only \
 way back of a repair applied within the last day is kept unless `--include-recent`; a backup \
 of a run in progress or interrupted is always kept. Each venv is locked while its backups are \
-removed.\n\n\
+removed. The installer logs recreates keep in the state dir's `logs/` are removed once older \
+than 30 days (or `--older-than DAYS`).\n\n\
 Exit codes: 0 done (or nothing to remove); 2 an error, or a venv locked by another venvfix (its \
 backups are left)."
 )]
@@ -263,7 +264,7 @@ pub struct PruneArgs {
     /// Keep the backups of the N newest repairs of each venv (that `undo` can walk back).
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
-    /// Remove backups older than DAYS days.
+    /// Remove backups (and installer logs) older than DAYS days.
     #[arg(long, value_name = "DAYS")]
     pub older_than: Option<u64>,
     /// Also remove the only way back of repairs applied within the last day.

@@ -4,14 +4,17 @@
 //! every backup removed (or that would be), every one kept although selected, and the total.
 
 use venvfix::ExitCode;
-use venvfix::execute::history::{PruneItem, PruneRequest, human_size, now_secs, plan_prune, prune};
+use venvfix::execute::history::{
+    LOG_DAYS, PruneItem, PruneRequest, disk_usage, human_size, now_secs, old_logs, plan_prune,
+    prune,
+};
 
 use super::args::PruneArgs;
 use super::backups::load_history;
 use super::printer::Printer;
 
 pub fn run(args: &PruneArgs, printer: &Printer) -> ExitCode {
-    let Some((_, history)) = load_history(printer) else {
+    let Some((options, history)) = load_history(printer) else {
         return ExitCode::Error;
     };
     let request = PruneRequest {
@@ -23,7 +26,11 @@ pub fn run(args: &PruneArgs, printer: &Printer) -> ExitCode {
     for item in &plan.kept {
         printer.status(&format!("kept {}: {}", line(item), item.why));
     }
-    if plan.remove.is_empty() && plan.leftovers.is_empty() {
+    // Recreates keep their installers' whole output; it goes after a while.
+    let log_days = args.older_than.unwrap_or(LOG_DAYS);
+    let logs = old_logs(&options.state_dir, log_days, now_secs());
+    let log_why = format!("installer log older than {log_days} days");
+    if plan.remove.is_empty() && plan.leftovers.is_empty() && logs.is_empty() {
         printer.status("nothing to prune");
         return ExitCode::Success;
     }
@@ -31,18 +38,32 @@ pub fn run(args: &PruneArgs, printer: &Printer) -> ExitCode {
         for item in &plan.remove {
             printer.out(&format!("would remove {} ({})", line(item), item.why));
         }
+        for log in &logs {
+            printer.out(&format!("would remove `{}` ({log_why})", log.display()));
+        }
         printer.status(&format!(
             "dry run: would free {}; nothing was removed",
-            human_size(plan.size())
+            human_size(plan.size() + logs.iter().map(|l| disk_usage(l)).sum::<u64>())
         ));
         return ExitCode::Success;
     }
     let mut code = ExitCode::Success;
-    let mut freed = plan
-        .leftovers
-        .iter()
-        .map(|p| venvfix::execute::history::disk_usage(p))
-        .sum::<u64>();
+    let mut freed = plan.leftovers.iter().map(|p| disk_usage(p)).sum::<u64>();
+    let mut logs_removed = 0usize;
+    for log in &logs {
+        let size = disk_usage(log);
+        match std::fs::remove_file(log) {
+            Ok(()) => {
+                freed += size;
+                logs_removed += 1;
+                printer.out(&format!("removed `{}` ({log_why})", log.display()));
+            }
+            Err(e) => {
+                printer.error(&format!("could not remove `{}`: {e}", log.display()), None);
+                code = ExitCode::Error;
+            }
+        }
+    }
     let mut removed = 0usize;
     for pruned in prune(&plan) {
         match pruned.result {
@@ -61,8 +82,13 @@ pub fn run(args: &PruneArgs, printer: &Printer) -> ExitCode {
             }
         }
     }
+    let logs_said = match logs_removed {
+        0 => String::new(),
+        1 => " and 1 installer log".to_string(),
+        n => format!(" and {n} installer logs"),
+    };
     printer.status(&format!(
-        "removed {removed} backup{}, freed {}",
+        "removed {removed} backup{}{logs_said}, freed {}",
         if removed == 1 { "" } else { "s" },
         human_size(freed)
     ));

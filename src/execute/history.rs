@@ -950,6 +950,33 @@ pub fn prune(plan: &PrunePlan) -> Vec<Pruned> {
     out
 }
 
+/// How old an installer log must be before `prune` removes it, unless `--older-than` says.
+pub const LOG_DAYS: u64 = 30;
+
+/// The installer logs a recreate kept in the state dir's `logs/` (regular files, never
+/// followed) last written more than `days` days before `now` (seconds since the epoch), oldest
+/// name first.
+pub fn old_logs(state_dir: &Path, days: u64, now: u64) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(state_dir.join("logs")) else {
+        return Vec::new();
+    };
+    let mut old: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            let written = e
+                .metadata()
+                .ok()
+                .filter(fs::Metadata::is_file)
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            written.is_some_and(|t| now.saturating_sub(t.as_secs()) > days * RECENT)
+        })
+        .map(|e| e.path())
+        .collect();
+    old.sort();
+    old
+}
+
 /// Seconds since the epoch of an RFC 3339 UTC time as venvfix writes it
 /// (`2026-05-09T07:35:25Z`), or of a compact stamp (`20260509T073525Z`).
 pub fn parse_rfc3339(text: &str) -> Option<u64> {
