@@ -119,8 +119,12 @@ impl Action {
 /// The Python a plan moves the venv to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Target {
-    /// The executable the venv will link to.
+    /// The installation's executable (its canonical path: what identifies it in the inventory,
+    /// what `--python PATH` picks and the history records).
     pub path: PathBuf,
+    /// The path the venv's links and `home` name: the installation's most stable alias (uv's
+    /// minor link, Homebrew's `opt/python@3.X`), else `path`. What the plan shows.
+    pub link: PathBuf,
     pub version: PythonVersion,
     pub implementation: String,
     pub prefix: PathBuf,
@@ -131,6 +135,7 @@ impl Target {
     pub fn from_installation(installation: &Installation) -> Self {
         Target {
             path: installation.path.clone(),
+            link: link_target(installation),
             version: installation.version,
             implementation: installation.implementation.clone(),
             prefix: installation.prefix.clone(),

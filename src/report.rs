@@ -280,7 +280,10 @@ pub struct RepairEntry {
 
 #[derive(Debug, Serialize)]
 pub struct TargetReport {
+    /// The installation (its canonical executable).
     pub path: String,
+    /// What the venv's links and `home` name: the installation's most stable alias.
+    pub link: String,
     pub version: String,
     pub source: crate::inventory::Source,
 }
@@ -453,6 +456,7 @@ impl TargetReport {
     pub fn new(target: &Target) -> Self {
         TargetReport {
             path: shown(&target.path),
+            link: shown(&target.link),
             version: target.version.to_string(),
             source: target.source,
         }

@@ -898,3 +898,81 @@ fn a_recreate_with_python_named_tries_only_that_python() {
     assert_eq!(dry_runs.len(), 1, "{shown}");
     assert!(dry_runs[0].contains("3.12"), "{shown}");
 }
+
+/// The `plan:` line of a dry run of `repair ARGS VENV`.
+fn headline(env: &TestEnv, venv: &Path, args: &[&str]) -> String {
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run"])
+        .args(args)
+        .arg(venv)
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    shown
+        .lines()
+        .find(|l| l.contains("plan:"))
+        .unwrap_or_else(|| panic!("no plan line: {shown}{}", text(&out.stderr)))
+        .to_string()
+}
+
+/// A venv made on `layout`'s first patch dir, that patch upgraded away: the headlines of a
+/// relink and of a recreate (text) and the JSON target name the stable link they write, not the
+/// patch dir or keg the installation resolves to.
+fn the_plan_names_the_stable_link_it_writes(env: &TestEnv, layout: &Layout, search: &[PathBuf]) {
+    let minor = python3().minor;
+    let first = layout.upgrade(env, "1", None);
+    let venv = env.path("proj/venv");
+    make_venv(&first.exe, &venv, &[]);
+    layout.upgrade(env, "2", Some("1"));
+    let paths: Vec<&Path> = search.iter().map(PathBuf::as_path).collect();
+    env.search_path(&paths);
+    let stable = exe_in(&layout.link, &minor);
+    let canonical = exe_in(&layout.patch_dir("2"), &minor);
+
+    for args in [&[][..], &["--strategy", "recreate"][..]] {
+        let line = headline(env, &venv, args);
+        assert!(
+            line.contains(&format!("`{}`", stable.display())),
+            "{args:?}: {line}"
+        );
+        assert!(
+            !line.contains(canonical.to_str().unwrap()),
+            "{args:?}: {line}"
+        );
+    }
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run", "--json"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    let report = json_of(&out);
+    let target = &report["venvs"][0]["target"];
+    // `path` stays the installation; `link` is what the venv's links and `home` name.
+    assert_eq!(target["path"], canonical.to_str().unwrap(), "{report}");
+    assert_eq!(target["link"], stable.to_str().unwrap(), "{report}");
+}
+
+#[test]
+fn the_plan_names_the_uv_minor_link_it_writes() {
+    let env = TestEnv::new();
+    let layout = Layout::uv(&env);
+    let search = vec![layout.link.join("bin"), layout.patch_dir("2").join("bin")];
+    the_plan_names_the_stable_link_it_writes(&env, &layout, &search);
+}
+
+#[test]
+fn the_plan_names_the_homebrew_opt_link_it_writes() {
+    let env = TestEnv::new();
+    let minor = python3().minor;
+    let brew = env.path("brew");
+    let layout = Layout {
+        link: brew.join(format!("opt/python@{minor}")),
+        pattern: format!("{minor}.7_{{}}"),
+        root: brew.join(format!("Cellar/python@{minor}")),
+    };
+    fs::create_dir_all(brew.join("opt")).unwrap();
+    let search = vec![layout.link.join("bin"), layout.patch_dir("2").join("bin")];
+    the_plan_names_the_stable_link_it_writes(&env, &layout, &search);
+}

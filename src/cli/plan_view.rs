@@ -15,7 +15,7 @@ pub fn print_plan(plan: &Plan, printer: &Printer) {
             "{} ({}, `{}`): {}",
             with_python(*strategy, &t.version),
             t.source.as_str(),
-            t.path.display(),
+            t.link.display(),
             plan.reason
         ),
         (strategy, None) => format!("{}: {}", strategy.as_str(), plan.reason),
@@ -80,7 +80,7 @@ pub fn print_plan(plan: &Plan, printer: &Printer) {
             "    {} {} (`{}`): {}",
             printer.paint(Style::Dim, "alternative:"),
             with_python(alt.strategy, &alt.target.version),
-            alt.target.path.display(),
+            alt.target.link.display(),
             alt.why
         ));
     }

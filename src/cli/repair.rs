@@ -456,7 +456,7 @@ fn print_table(items: &[&Item], printer: &Printer) {
                 Ok(plan) => match &plan.target {
                     Some(t) if !plan.is_empty() => (
                         plan.strategy.as_str().to_string(),
-                        format!("{} `{}`", t.version, t.path.display()),
+                        format!("{} `{}`", t.version, t.link.display()),
                     ),
                     // A relocation keeps the venv's own Python.
                     None if !plan.is_empty() => {
@@ -526,7 +526,7 @@ fn ask(items: &mut [Item], inventory: &Inventory, printer: &Printer) -> Option<b
             choices.push(format!(
                 "{} instead (`{}`)",
                 with_python(alt.strategy, &alt.target.version),
-                venvfix::shell::shown(&alt.target.path)
+                venvfix::shell::shown(&alt.target.link)
             ));
         }
         choices.push("Cancel (change nothing)".into());
@@ -606,7 +606,7 @@ fn ask_recreate(item: &mut Item, printer: &Printer) -> Option<bool> {
                 "Recreate with Python {} ({count} distribution{} will be reinstalled: {dry_run}`{}`)",
                 t.version,
                 if count == 1 { "" } else { "s" },
-                venvfix::shell::shown(&t.path)
+                venvfix::shell::shown(&t.link)
             )
         })
         .collect();

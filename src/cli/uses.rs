@@ -138,7 +138,7 @@ fn would_do(plan: &Plan) -> String {
             "{what} and reinstall {}",
             count(spec.requirements.len(), "distribution", "distributions")
         ),
-        _ => format!("{what} (`{}`)", target.path.display()),
+        _ => format!("{what} (`{}`)", target.link.display()),
     }
 }
 
