@@ -240,21 +240,49 @@ pub fn diagnose(venv: Venv, inventory: &Inventory) -> Diagnosis {
     let base = main_base(&venv, &entries);
     let mut seen_system = Vec::new();
     for verdict in &entries {
-        if let Some(base) = verdict.base.as_ref().filter(|b| b.os_managed)
-            && !seen_system.contains(&base.executable)
+        let Some(base) = verdict.base.as_ref().filter(|b| b.os_managed) else {
+            continue;
+        };
+        let copy = venv
+            .interpreters
+            .iter()
+            .find(|e| e.path == verdict.path)
+            .and_then(|e| match &e.leads {
+                Leads::Copy(file) => Some(file),
+                _ => None,
+            });
+        // A copy is named as what it copies: never the venv's own file as "the base".
+        let installation = match copy {
+            Some(file) => d.copied_from(file, base),
+            None => base.executable.clone(),
+        };
+        if seen_system.contains(&installation) {
+            continue;
+        }
+        seen_system.push(installation.clone());
         {
-            seen_system.push(base.executable.clone());
             d.entry = Some(d.rel(&verdict.path));
             d.push(
                 ProblemKind::SystemInterpreter,
                 Severity::Info,
                 {
-                    let (owner, upgrade) = managed_by(&base.executable);
+                    let (owner, upgrade) = managed_by(&installation);
+                    let what = match copy {
+                        Some(file) => format!(
+                            "`{}` is a copy of `{}` (Python {}), which",
+                            d.rel(file),
+                            installation.display(),
+                            base.version
+                        ),
+                        None => format!(
+                            "the base `{}` (Python {})",
+                            installation.display(),
+                            base.version
+                        ),
+                    };
                     format!(
-                        "the base `{}` (Python {}) belongs to {owner}: the next {upgrade} can \
-                         replace it with another version",
-                        base.executable.display(),
-                        base.version
+                        "{what} belongs to {owner}: the next {upgrade} can replace it with \
+                         another version"
                     )
                 },
                 Some("pin the venv to a Python you manage (pyenv, uv) with `venvfix repair --python`".into()),
@@ -963,6 +991,24 @@ impl Detector<'_> {
             message,
             hint,
         );
+    }
+
+    /// The installation the copied interpreter `file` (judged as `base`) is a copy of: the
+    /// discovered installation with its bytes, else the installation it is bound to, else the
+    /// interpreter of the prefix it finds its standard library under (`home`'s).
+    fn copied_from(&self, file: &Path, base: &Base) -> PathBuf {
+        if let Some(installation) = self.inventory.copied_in(file) {
+            return installation.path.clone();
+        }
+        let root = &self.venv.root;
+        let inside = base.executable.starts_with(root)
+            || std::fs::canonicalize(root).is_ok_and(|r| base.executable.starts_with(r));
+        if !inside {
+            return base.executable.clone();
+        }
+        base.prefix
+            .join("bin")
+            .join(format!("python{}", base.version.short()))
     }
 
     /// What is known about the installation of the canonical executable `exe`.

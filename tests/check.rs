@@ -1720,3 +1720,40 @@ fn a_link_whose_home_is_gone_but_compiled_prefix_stays_is_a_stale_home_warning()
     let message = problem["message"].as_str().unwrap();
     assert!(message.contains("`/usr`"), "{message}");
 }
+
+/// A `--copies` venv of Debian's Python: the `system-interpreter` note names the installation
+/// the copy is of, never the venv's own `bin/python` as "the base".
+fn copies_note_names_the_original(discovered: bool) {
+    let env = TestEnv::new();
+    let debian = probe(Path::new("/usr/bin/python3.11")).unwrap();
+    if discovered {
+        env.add_python(&debian);
+    }
+    let venv = env.path("copies");
+    make_venv(&debian.exe, &venv, &["--copies", "--without-pip"]);
+    let report = check_changes_nothing(&env, &venv, 0);
+    let problem = only_problem(&report, &venv, "system-interpreter");
+    let message = problem["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("`bin/python` is a copy of `/usr/bin/python3.11` (Python 3.11"),
+        "{message}"
+    );
+    assert!(
+        message.contains("belongs to the OS package manager"),
+        "{message}"
+    );
+    assert!(!message.contains("the base"), "{message}");
+    assert!(!message.contains(venv.to_str().unwrap()), "{message}");
+}
+
+#[test]
+#[cfg_attr(not(system_python), ignore = "needs Debian's /usr/bin/python3.11")]
+fn a_copies_venvs_system_note_names_the_discovered_installation_it_copies() {
+    copies_note_names_the_original(true);
+}
+
+#[test]
+#[cfg_attr(not(system_python), ignore = "needs Debian's /usr/bin/python3.11")]
+fn a_copies_venvs_system_note_names_its_homes_interpreter_when_not_discovered() {
+    copies_note_names_the_original(false);
+}

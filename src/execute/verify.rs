@@ -315,18 +315,10 @@ fn copied_installation<'a>(
     inventory: &'a Inventory,
 ) -> Option<&'a crate::inventory::Installation> {
     let copy = fs::canonicalize(python).ok()?;
-    let meta = fs::symlink_metadata(&copy).ok()?;
-    if !copy.starts_with(venv) || !meta.is_file() {
+    if !copy.starts_with(venv) {
         return None;
     }
-    let mut bytes: Option<Vec<u8>> = None;
-    inventory.pythons.iter().find(|installation| {
-        fs::metadata(&installation.path).is_ok_and(|m| m.len() == meta.len())
-            && fs::read(&installation.path).is_ok_and(|installed| {
-                let copy = bytes.get_or_insert_with(|| fs::read(&copy).unwrap_or_default());
-                installed == *copy
-            })
-    })
+    inventory.copied_in(&copy)
 }
 
 /// Verify the venv at `venv` (canonical root) against the plan's `target` version.

@@ -381,6 +381,24 @@ impl Inventory {
             .find(|i| i.path == canonical || i.aliases.contains(&canonical))
     }
 
+    /// The installation whose executable has the same bytes as the regular file `file` (a
+    /// `--copies` venv's `bin/python3.11`, a copy a repair wrote). `file` is not followed if it
+    /// is a link; only installations of the same size are read.
+    pub fn copied_in(&self, file: &Path) -> Option<&Installation> {
+        let meta = std::fs::symlink_metadata(file).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let mut bytes: Option<Vec<u8>> = None;
+        self.pythons.iter().find(|installation| {
+            std::fs::metadata(&installation.path).is_ok_and(|m| m.len() == meta.len())
+                && std::fs::read(&installation.path).is_ok_and(|installed| {
+                    let copy = bytes.get_or_insert_with(|| std::fs::read(file).unwrap_or_default());
+                    installed == *copy
+                })
+        })
+    }
+
     /// The installations with an executable (canonical or alias) directly in `dir`, compared
     /// as given and canonically: what a venv's `home = <dir>` refers to. Several when a dir
     /// holds several Pythons (`/usr/bin` with 3.11 and 3.12); the caller picks by name/version.
