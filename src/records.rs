@@ -400,7 +400,10 @@ fn pyenv_virtualenv(root: &Path, base: &NewBase) -> Option<Vec<Note>> {
         }),
     }
     let version_dir = prefix.file_name()?.to_string_lossy().into_owned();
-    if !base.executable.starts_with(prefix) {
+    // The executable is canonical: so must the version dir be, or a root reached through a
+    // linked dir (`~/.pyenv -> /data/pyenv`) never contains the Python it runs on.
+    let canonical_prefix = fs::canonicalize(prefix).unwrap_or_else(|_| prefix.to_path_buf());
+    if !base.executable.starts_with(&canonical_prefix) {
         notes.push(Note {
             tool: Tool::PyenvVirtualenv,
             path: root.to_path_buf(),

@@ -243,3 +243,27 @@ fn uv_tool_receipt_names_the_repaired_python() {
     );
     assert!(listed.contains("venvfix-demo"), "{listed}");
 }
+
+/// A pyenv root reached through a linked directory (`~/.pyenv -> /data/pyenv`): the env runs
+/// on its own version's Python, so there is no "`pyenv uninstall` deletes it" note. Moved, so
+/// the repair relocates it and reads its records.
+#[test]
+fn a_pyenv_env_reached_through_a_linked_dir_is_not_said_to_run_on_another_python() {
+    let env = TestEnv::new();
+    let (base, _) = pyenv_root_with_env(&env, "data/pyenv");
+    let version = &base.version;
+    fs::rename(env.path("data/pyenv"), env.path("data/moved")).unwrap();
+    std::os::unix::fs::symlink("data/moved", env.path("dot-pyenv")).unwrap();
+    env.search_path(&[&env.path(format!("data/moved/versions/{version}/bin"))]);
+    let named = env.path(format!("dot-pyenv/versions/{version}/envs/app"));
+    let out = env
+        .venvfix()
+        .args(["repair", "--dry-run"])
+        .arg(&named)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("versions/app"), "no pyenv link in:\n{shown}");
+    assert!(!shown.contains("pyenv uninstall"), "{shown}");
+}

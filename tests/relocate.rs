@@ -520,19 +520,6 @@ fn editable_installs_inside_the_venv_follow_it() {
     assert!(out.trim().starts_with(moved.to_str().unwrap()), "{out}");
 }
 
-/// A pyenv root as pyenv and pyenv-virtualenv lay it out: the Python in `versions/X.Y.Z`, the
-/// env in `versions/X.Y.Z/envs/app` made with it, and `versions/app` an absolute link to the env
-/// (`ln -fsn "${VIRTUALENV_PATH}" "${COMPAT_VIRTUALENV_PATH}"`). Returns the base and the venv.
-fn pyenv_root_with_env(env: &TestEnv, root: &str) -> (Python, PathBuf) {
-    let py = python3();
-    let base = env.copy_prefix(&py, &format!("{root}/versions/{}", py.version));
-    let venv = env.path(format!("{root}/versions/{}/envs/app", py.version));
-    make_venv(&base.exe, &venv, &[]);
-    install(&venv, &["venvfix-demo"]);
-    std::os::unix::fs::symlink(&venv, env.path(format!("{root}/versions/app"))).unwrap();
-    (base, venv)
-}
-
 #[test]
 fn a_moved_pyenv_root_gets_its_versions_link_pointed_at_the_env_and_undo_restores_it() {
     let env = TestEnv::new();

@@ -929,3 +929,16 @@ pub fn assert_same_tree(before: &BTreeMap<PathBuf, Entry>, after: &BTreeMap<Path
         diff.join("\n")
     );
 }
+
+/// A pyenv root as pyenv and pyenv-virtualenv lay it out: the Python in `versions/X.Y.Z`, the
+/// env in `versions/X.Y.Z/envs/app` made with it, and `versions/app` an absolute link to the env
+/// (`ln -fsn "${VIRTUALENV_PATH}" "${COMPAT_VIRTUALENV_PATH}"`). Returns the base and the venv.
+pub fn pyenv_root_with_env(env: &TestEnv, root: &str) -> (Python, PathBuf) {
+    let py = python3();
+    let base = env.copy_prefix(&py, &format!("{root}/versions/{}", py.version));
+    let venv = env.path(format!("{root}/versions/{}/envs/app", py.version));
+    make_venv(&base.exe, &venv, &[]);
+    install(&venv, &["venvfix-demo"]);
+    std::os::unix::fs::symlink(&venv, env.path(format!("{root}/versions/app"))).unwrap();
+    (base, venv)
+}
