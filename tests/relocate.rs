@@ -288,6 +288,68 @@ fn a_moved_copies_venv_is_relocated_and_verified_by_the_installation_it_copies()
 }
 
 #[test]
+fn a_copies_venv_whose_entry_links_to_its_copy_is_verified_and_its_own_file_never_run() {
+    // `bin/python -> python3.X`, the copy: the gate accepted it, and then refused to run it
+    // ("no longer ... device and inode differ"). And when an import failed, the retry of it
+    // alone executed the venv's own file. The copy is made non-executable here, so only a
+    // verification that never executes it can keep this repair; a package broken everywhere
+    // makes the retry happen.
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let venv = env.path("a/venv");
+    make_venv(&py.exe, &venv, &["--copies"]);
+    let site = venv.join(format!("lib/python{}/site-packages", py.minor));
+    fs::create_dir_all(site.join("badpkg")).unwrap();
+    fs::write(
+        site.join("badpkg/__init__.py"),
+        "raise ImportError('broken everywhere')\n",
+    )
+    .unwrap();
+    let info = site.join("badpkg-1.0.dist-info");
+    fs::create_dir_all(&info).unwrap();
+    fs::write(
+        info.join("METADATA"),
+        "Metadata-Version: 2.1\nName: badpkg\nVersion: 1.0\n",
+    )
+    .unwrap();
+    fs::write(info.join("top_level.txt"), "badpkg\n").unwrap();
+    fs::write(
+        info.join("RECORD"),
+        "badpkg/__init__.py,,\nbadpkg-1.0.dist-info/METADATA,,\nbadpkg-1.0.dist-info/RECORD,,\n",
+    )
+    .unwrap();
+    let copy = venv.join(format!("bin/python{}", py.minor));
+    fs::remove_file(venv.join("bin/python")).unwrap();
+    std::os::unix::fs::symlink(copy.file_name().unwrap(), venv.join("bin/python")).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o644)).unwrap();
+    mv(&env.path("a"), &env.path("b"));
+    let moved = env.path("b/venv");
+    let out = env
+        .venvfix()
+        .args(["repair", "--yes", "-v"])
+        .arg(&moved)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("repaired"), "{said}");
+    assert!(
+        said.contains("it fails the same way in a fresh venv"),
+        "{said}"
+    );
+    assert!(
+        !fs::read_to_string(moved.join("bin/activate"))
+            .unwrap()
+            .contains(env.path("a/venv").to_str().unwrap())
+    );
+}
+
+#[test]
 fn trampolines_of_paths_with_spaces_are_rewritten_in_both_directions() {
     let env = TestEnv::new();
     let py = python3();

@@ -203,19 +203,21 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 /// Every interpreter entry of the repaired venv must lead to the installation that was run
 /// (a link to it, or a byte-identical copy of it): one entry left on the old base is a venv
 /// that breaks for whoever types that name. Read only, nothing else is run.
-fn entries_disagree(venv: &Path, installation: &crate::inventory::Installation) -> Option<String> {
+fn entries_disagree(
+    venv: &Path,
+    installation: &crate::inventory::Installation,
+    inventory: &Inventory,
+) -> Option<String> {
     let model = crate::venv::Venv::inspect(venv).ok()?;
     let same_file =
         |file: &Path| file == installation.path || installation.aliases.iter().any(|a| a == file);
-    let mut installed: Option<Vec<u8>> = None;
     for entry in &model.interpreters {
         let fine = match &entry.leads {
             crate::venv::Leads::Base(file) => same_file(file),
-            crate::venv::Leads::Copy(file) => {
-                let installed = installed
-                    .get_or_insert_with(|| fs::read(&installation.path).unwrap_or_default());
-                fs::read(file).is_ok_and(|bytes| bytes == *installed)
-            }
+            // Only an installation of the same size is read, never more than its size.
+            crate::venv::Leads::Copy(file) => inventory
+                .copied_in(file)
+                .is_some_and(|i| i.path == installation.path),
             crate::venv::Leads::Nowhere(_) => false,
         };
         if !fine {
@@ -251,13 +253,17 @@ struct Gated<'a> {
     /// `python` relative to the venv, for messages.
     shown: String,
     installation: &'a crate::inventory::Installation,
+    /// When the entry was accepted as a copy: the device and inode of the file in the venv the
+    /// gate compared (what the entry leads to, through any link in the venv).
+    copy: Option<(u64, u64)>,
 }
 
 impl Gated<'_> {
     /// What to execute now: the installation's own file (same device and inode as what the
-    /// entry leads to at this instant, or the entry is the copy of it), never the entry.
+    /// entry leads to at this instant, or the entry still leads to the copy the gate compared),
+    /// never the entry.
     fn program(&self) -> Result<PathBuf, String> {
-        exec_target(&self.python, &self.installation.path).ok_or_else(|| {
+        exec_target(&self.python, &self.installation.path, self.copy).ok_or_else(|| {
             format!(
                 "`{}` is no longer `{}` (device and inode differ); it was not run",
                 self.shown,
@@ -280,9 +286,13 @@ fn gate<'a>(
         .unwrap_or(&python)
         .display()
         .to_string();
-    let known = inventory
-        .find(&python)
-        .or_else(|| copied_installation(venv, &python, inventory));
+    use std::os::unix::fs::MetadataExt;
+    let mut copy = None;
+    let known = inventory.find(&python).or_else(|| {
+        let installation = copied_installation(venv, &python, inventory)?;
+        copy = fs::metadata(&python).ok().map(|m| (m.dev(), m.ino()));
+        Some(installation)
+    });
     if let Some(special) = through_special(&python) {
         return Err(format!(
             "`{shown}` leads through `{}`; venvfix never follows links into /proc or /dev, it \
@@ -303,6 +313,7 @@ fn gate<'a>(
         python,
         shown,
         installation,
+        copy,
     })
 }
 
@@ -333,7 +344,7 @@ pub fn verify(
         Err(problem) => return Verification::failed(problem),
     };
     let (python, shown, installation) = (&gated.python, &gated.shown, gated.installation);
-    if let Some(problem) = entries_disagree(venv, installation) {
+    if let Some(problem) = entries_disagree(venv, installation, inventory) {
         return Verification::failed(problem);
     }
     let version = target.copied().unwrap_or(installation.version);
@@ -364,8 +375,7 @@ pub fn verify(
     if !failed.is_empty() {
         same_in_a_fresh_venv(
             &mut verification,
-            python,
-            &installation.path,
+            &gated,
             &version,
             &site_packages,
             &failed,
@@ -425,8 +435,7 @@ fn unloadable_extensions(
 /// note and the repair is kept; only a failure the fresh venv does not have stays a problem.
 fn same_in_a_fresh_venv(
     verification: &mut Verification,
-    python: &Path,
-    base: &Path,
+    gated: &Gated<'_>,
     version: &PythonVersion,
     site_packages: &Path,
     failed: &[String],
@@ -444,7 +453,11 @@ fn same_in_a_fresh_venv(
         else {
             continue;
         };
-        let alone = match import_alone(python, version, name, timeout) {
+        // In the repaired venv through the gate, as every run of its entry.
+        let alone = match gated
+            .program()
+            .and_then(|program| import_alone(&program, &gated.python, version, name, timeout))
+        {
             Ok(None) => {
                 let problem = verification.problems.remove(index);
                 verification.notes.push(format!(
@@ -456,11 +469,12 @@ fn same_in_a_fresh_venv(
             Err(_) => continue,
         };
         let fresh_python = fresh.get_or_insert_with(|| match &scratch {
-            Ok(dir) => fresh_venv(base, version, site_packages, dir.path()),
+            Ok(dir) => fresh_venv(&gated.installation.path, version, site_packages, dir.path()),
             Err(e) => Err(format!("no temp dir: {e}")),
         });
         let there = match fresh_python {
-            Ok(fresh_python) => import_alone(fresh_python, version, name, timeout),
+            // A venv venvfix itself just made from the installation: run as it is.
+            Ok(fresh_python) => import_alone(fresh_python, fresh_python, version, name, timeout),
             Err(why) => Err(why.clone()),
         };
         match there {
@@ -484,8 +498,10 @@ fn same_in_a_fresh_venv(
     }
 }
 
-/// Import `name` alone with `python`: `None` if it imports, else the problem line.
+/// Import `name` alone with `program` run as `python` (its `argv[0]`): `None` if it imports,
+/// else the problem line.
 fn import_alone(
+    program: &Path,
     python: &Path,
     version: &PythonVersion,
     name: &str,
@@ -494,8 +510,7 @@ fn import_alone(
     let request = Request {
         import: vec![name.to_string()],
     };
-    // A venv venvfix itself just made from an installation: run as it is.
-    let answer = run_script(python, python, version, Some(&request), timeout)?;
+    let answer = run_script(program, python, version, Some(&request), timeout)?;
     let prefix = format!("package: `import {name}` fails");
     Ok(answer.problems.into_iter().find(|p| p.starts_with(&prefix)))
 }
@@ -615,17 +630,16 @@ fn through_special(path: &Path) -> Option<PathBuf> {
 }
 
 /// What to execute for the venv entry `python` known as `installation`: always the
-/// installation's own file, when `python` leads to it (same device and inode now) or is a
-/// regular file in the venv (the byte-identical copy the gate compared: the same program, and
+/// installation's own file, when `python` leads to it (same device and inode now) or still
+/// leads to `copy`, the byte-identical copy in the venv the gate compared (the same program;
 /// Python finds `pyvenv.cfg` by `argv[0]`, so it behaves as the copy does, while nothing from
 /// the venv is executed); `None` when neither holds.
-fn exec_target(python: &Path, installation: &Path) -> Option<PathBuf> {
+fn exec_target(python: &Path, installation: &Path, copy: Option<(u64, u64)>) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let id = |m: &fs::Metadata| (m.dev(), m.ino());
-    let entry = fs::metadata(python).ok()?;
-    let installed = fs::metadata(installation).ok()?;
-    let copy = || fs::symlink_metadata(python).is_ok_and(|m| m.is_file());
-    (id(&entry) == id(&installed) || copy())
+    let entry = id(&fs::metadata(python).ok()?);
+    let installed = id(&fs::metadata(installation).ok()?);
+    (entry == installed || copy == Some(entry))
         .then(|| fs::canonicalize(installation).ok())
         .flatten()
 }
