@@ -490,6 +490,58 @@ fn install_with(venv: &Path, python: &str, reqs: &[&str]) {
     );
 }
 
+/// A package left in an older minor's lib dir whose `Requires-Python` excludes the new Python
+/// is listed as left out: it does not make the whole recreate refuse, as an excluded pin of the
+/// venv's own packages does.
+#[test]
+fn an_old_lib_dirs_package_the_new_python_excludes_is_left_out_not_a_refusal() {
+    let env = TestEnv::new();
+    let py = python3();
+    env.add_python(&py);
+    let base = env.copy_prefix(&py, "base");
+    let venv = env.path("venv");
+    make_venv(&base.exe, &venv, &[]);
+    install(&venv, &["tinyjson==1.0.0"]);
+    let info = "venv/lib/python3.8/site-packages/oldonly-1.0.dist-info";
+    env.write(
+        format!("{info}/METADATA"),
+        "Metadata-Version: 2.1\nName: oldonly\nVersion: 1.0\nRequires-Python: <3.9\n",
+    );
+    env.write(
+        format!("{info}/RECORD"),
+        format!(
+            "{}/METADATA,,\n",
+            &info["venv/lib/python3.8/site-packages/".len()..]
+        ),
+    );
+    fs::remove_dir_all(&base.prefix).unwrap();
+
+    let out = repair(&env, &venv, true)
+        .args(["--yes", "--strategy", "recreate", "--python"])
+        .arg(&py.exe)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "left out: oldonly==1.0 (in `lib/python3.8/site-packages`): Requires-Python `<3.9` \
+             excludes Python {}",
+            py.version
+        )),
+        "{said}"
+    );
+    let site = venv.join(format!("lib/python{}/site-packages", py.minor));
+    assert!(
+        site.join("tinyjson").exists() || site.join("tinyjson.py").exists(),
+        "{said}"
+    );
+}
+
 /// Packages in more than one `lib/pythonX.Y` lose nothing: after a minor change (`python3.11
 /// -m venv --upgrade` over a 3.12 venv) the old dir keeps the user's packages and the user
 /// installs more into the new one. A recreate reinstalls the union, one version per name: the

@@ -322,8 +322,8 @@ pub struct Installed {
     /// Distributions reinstalled from a lib dir other than the live one: `(pin shown, its
     /// site-packages relative to the venv)`.
     pub other_dirs: Vec<(String, PathBuf)>,
-    /// `(pin shown, Requires-Python)`.
-    pub requires_python: Vec<(String, String)>,
+    /// `(pin shown, Requires-Python, its requirement line)`.
+    pub requires_python: Vec<(String, String, String)>,
     /// Editables: (name, source dir).
     pub editables: Vec<(String, PathBuf)>,
     pub scripts: BTreeSet<String>,
@@ -413,7 +413,8 @@ pub fn installed(venv: &Venv) -> Result<Installed, RecreateError> {
                 .push(format!("{shown} ({})", compiled.evidence));
         }
         if let Some(requires) = &dist.requires_python {
-            out.requires_python.push((shown.clone(), requires.clone()));
+            out.requires_python
+                .push((shown.clone(), requires.clone(), requirement.clone()));
         }
         if dist.is_editable()
             && let Some(dir) = requirement
@@ -489,11 +490,23 @@ pub fn recreate_spec(
         offline: options.offline,
         ..RecreateSpec::default()
     };
-    for (shown, requires) in &found.requires_python {
-        if specifier_allows(requires, &version) == Some(false) {
-            spec.unavailable.push(format!(
+    for (shown, requires, requirement) in &found.requires_python {
+        if specifier_allows(requires, &version) != Some(false) {
+            continue;
+        }
+        // A package left in another lib dir (an older minor's) may never have been meant for
+        // the new Python: it is listed as left out, not a reason to refuse the whole recreate.
+        match found.other_dirs.iter().find(|(pin, _)| pin == shown) {
+            Some((_, dir)) => {
+                spec.requirements.retain(|r| r != requirement);
+                spec.left_out.push(format!(
+                    "{shown} (in `{}`): Requires-Python `{requires}` excludes Python {version}",
+                    dir.display()
+                ));
+            }
+            None => spec.unavailable.push(format!(
                 "{shown}: Requires-Python `{requires}` excludes Python {version}"
-            ));
+            )),
         }
     }
     if let Some(cfg) = venv.cfg() {
