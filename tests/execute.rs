@@ -439,6 +439,8 @@ fn a_link_outside_the_venv_is_backed_up_changed_and_undone_exactly() {
     assert_eq!(fs::read_link(&link).unwrap(), s.venv);
     let manifest = fs::read_to_string(applied.backup.join("manifest.json")).unwrap();
     assert!(manifest.contains(link.to_str().unwrap()), "{manifest}");
+    // An entry outside the venv makes it format 2, which a venvfix knowing only 1 refuses.
+    assert!(manifest.contains("\"format\": 2"), "{manifest}");
     let undone = undo(&s.venv, &s.options, false).unwrap();
     let lines: Vec<String> = undone.restored.iter().map(|r| r.to_string()).collect();
     assert!(

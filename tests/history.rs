@@ -299,6 +299,31 @@ fn a_batch_of_ten_is_undone_in_one_command() {
 }
 
 #[test]
+fn a_backup_of_a_newer_format_is_refused_not_half_restored() {
+    // Format 2 added links outside the venv; a venvfix that ignored the format would restore
+    // the venv and silently leave those. Any format this one does not know is refused.
+    let env = TestEnv::new();
+    let venv = venv_on_removed_base(&env, "proj/venv", "old");
+    new_base(&env, "new");
+    repair_yes(&env, &venv);
+    let before = snapshot(&venv);
+    let backup = backup_dirs(&env).into_iter().next().unwrap();
+    let manifest = backup.join("manifest.json");
+    let mut json: Value = serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();
+    assert_eq!(json["format"], 1, "no link outside the venv here");
+    json["format"] = 3.into();
+    fs::write(&manifest, serde_json::to_vec(&json).unwrap()).unwrap();
+    let out = env.venvfix().arg("undo").arg(&venv).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("format 3 and this venvfix knows up to 2"),
+        "{stderr}"
+    );
+    assert_same_tree(&before, &snapshot(&venv));
+}
+
+#[test]
 fn prune_removes_installer_logs_after_a_while_and_only_those() {
     // Every recreate keeps its installer's whole output in the state dir's `logs/`; nothing
     // removed them, so they piled up for good.

@@ -183,6 +183,8 @@ pub fn check_relative(path: &Path) -> Result<(), ExecError> {
 const MANIFEST: &str = "manifest.json";
 const ENTRIES: &str = "entries";
 const EXTERNAL: &str = "external";
+/// The newest manifest format this venvfix reads: 2 added entries outside the venv.
+const MANIFEST_FORMAT: u32 = 2;
 const WHOLE: &str = "venv";
 const CREATED: &str = "created.json";
 /// Where a recreate's new venv dir is made, and its identity recorded, before it is renamed
@@ -247,7 +249,9 @@ impl Backup {
             });
         }
         let manifest = Manifest {
-            format: 1,
+            // A venvfix that knew only format 1 would restore the venv and not the links
+            // outside it; one that checks the format refuses what it does not know.
+            format: if outside.is_empty() { 1 } else { 2 },
             venv: venv.to_path_buf(),
             created_at: rfc3339_now(),
             reason: reason.to_string(),
@@ -421,6 +425,16 @@ impl Backup {
                 path: path.clone(),
                 why: "the backup has no manifest (it was never completed)".into(),
             })?;
+        if manifest.format > MANIFEST_FORMAT {
+            return Err(ExecError::Corrupt {
+                path,
+                why: format!(
+                    "it is format {} and this venvfix knows up to {MANIFEST_FORMAT}: a newer \
+                     venvfix wrote it, and only that one restores it exactly",
+                    manifest.format
+                ),
+            });
+        }
         Ok(Backup {
             dir: dir.to_path_buf(),
             manifest,
