@@ -1168,7 +1168,6 @@ fn old_base_gone_note(venv: &Venv, target: &Installation) -> Option<String> {
     ))
 }
 
-/// The problems of `d` a plan resolving `fixed` leaves behind.
 /// The candidates ranked after the chosen one, each as a relink with the reason it ranks there,
 /// as the plan's alternatives. With `--python` the user chose, so none are listed as if the
 /// choice were open: one note names the other installations that also match what was asked.

@@ -560,13 +560,8 @@ fn name_the_alias(root: &Path, python: &Path, out: &Output<'_>) -> Result<(), Bu
             python.display()
         ));
         // Beside, then renamed over: the link is replaced, never written through.
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(&name);
-        temp_name.push(".venvfix-new");
-        let temp = bin.join(temp_name);
-        let _ = fs::remove_file(&temp);
-        symlink(python, &temp).map_err(io("create the link", &temp))?;
-        fs::rename(&temp, &link).map_err(io("replace the link", &link))?;
+        super::backup::replace_with_symlink(&link, python)
+            .map_err(|e| BuildError::Record(e.to_string()))?;
     }
     let (Some(dir), Some(real_dir)) = (python.parent(), real.parent()) else {
         return Ok(());
