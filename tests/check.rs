@@ -280,7 +280,7 @@ fn make_legacy_virtualenv(base: &Python, venv: &Path) {
         ),
     )
     .unwrap();
-    fs::copy(&base.exe, venv.join("bin").join(&exe)).unwrap();
+    copy_executable(&base.exe, &venv.join("bin").join(&exe));
     symlink(&exe, venv.join("bin/python")).unwrap();
     symlink(&exe, venv.join("bin/python3")).unwrap();
     fs::write(lib.join("orig-prefix.txt"), base.prefix.to_str().unwrap()).unwrap();

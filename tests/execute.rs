@@ -58,7 +58,15 @@ fn thin_prefix(dir: &Path) -> PathBuf {
     fs::create_dir_all(dir.join("lib")).unwrap();
     fs::create_dir_all(dir.join(format!("include/python{short}"))).unwrap();
     let binary = dir.join(format!("bin/python{short}"));
-    fs::copy(&real.binary, &binary).unwrap();
+    // A child `cp`, not `fs::copy`: no write handle of this process for a forking test thread
+    // to pass on, which would make executing the copy fail with "Text file busy".
+    let copied = std::process::Command::new("cp")
+        .arg("--")
+        .arg(&real.binary)
+        .arg(&binary)
+        .status()
+        .unwrap();
+    assert!(copied.success());
     symlink(format!("python{short}"), dir.join("bin/python3")).unwrap();
     symlink(
         real.prefix.join(format!("lib/python{short}")),

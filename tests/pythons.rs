@@ -48,7 +48,7 @@ fn thin_copy(prefix: &Path) -> PathBuf {
     fs::create_dir_all(prefix.join("bin")).unwrap();
     fs::create_dir_all(prefix.join("lib")).unwrap();
     let copy = prefix.join("bin").join(name);
-    fs::copy(exe, &copy).unwrap();
+    copy_executable(exe, &copy);
     symlink(name, prefix.join("bin/python3")).unwrap();
     symlink(
         original.join("lib").join(&lib_name),
@@ -135,6 +135,18 @@ fn options(tmp: &Path, search_path: Option<Vec<PathBuf>>) -> InventoryOptions {
     }
 }
 
+/// Copy the executable `from` to `to` (in place when `to` exists) with a child `cp`, not
+/// `fs::copy`: no write handle of this process for a forking test thread to pass on, which
+/// would make executing the copy fail with "Text file busy".
+fn copy_executable(from: &Path, to: &Path) {
+    let copied = std::process::Command::new("cp")
+        .arg("--")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+}
 #[test]
 fn finds_managers_in_a_fake_home_and_skips_shims_and_venvs() {
     let tmp = TempDir::new().unwrap();
@@ -429,7 +441,7 @@ fn cache_skips_known_interpreters_and_notices_changes() {
     assert_eq!(runs(&counter), 1, "the second run used the cache");
 
     // Replaced in place (same inode, new bytes and times): probed again.
-    fs::copy(&replacement, &exe).unwrap();
+    copy_executable(&replacement, &exe);
     assert_eq!(list(&[]), "3.96.2");
     assert_eq!(runs(&counter), 2);
     assert_eq!(list(&[]), "3.96.2");

@@ -156,8 +156,7 @@ impl TestEnv {
             fs::create_dir_all(p.join(sub)).expect("create prefix copy dirs");
         }
         let exe = p.join("bin").join(&exe_name);
-        fs::copy(&python.exe, &exe)
-            .unwrap_or_else(|e| panic!("copy {} to {}: {e}", python.exe.display(), exe.display()));
+        copy_executable(&python.exe, &exe);
         symlink(&exe_name, p.join("bin/python3")).expect("link bin/python3");
         symlink(&exe_name, p.join("bin/python")).expect("link bin/python");
         let stdlib = python.prefix.join("lib").join(&exe_name);
@@ -340,6 +339,14 @@ pub fn python_command(exe: &Path) -> Command {
         cmd.env_remove(key);
     }
     cmd
+}
+
+/// Copy the executable `from` to `to` (in place when `to` exists, as `fs::copy` does) with a
+/// child `cp`, never through a write handle of this process: a test thread that forks while
+/// this process holds one passes it to its child until that child execs, and executing the
+/// copy in that window fails with "Text file busy" (ETXTBSY).
+pub fn copy_executable(from: &Path, to: &Path) {
+    run_ok(Command::new("cp").arg("--").arg(from).arg(to));
 }
 
 /// Run `cmd`, panic with its output unless it succeeds; returns stdout as text.
