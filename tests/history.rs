@@ -334,13 +334,18 @@ fn prune_removes_installer_logs_after_a_while_and_only_those() {
     let young = logs.join("recreate-venv-2-2.log");
     fs::write(&old, "Collecting numpy\n").unwrap();
     fs::write(&young, "Collecting numpy\n").unwrap();
-    let forty_days = std::time::Duration::from_secs(40 * 86_400);
-    fs::File::options()
-        .write(true)
-        .open(&old)
-        .unwrap()
-        .set_modified(std::time::SystemTime::now() - forty_days)
-        .unwrap();
+    // Last written `days` days ago.
+    let age = |path: &Path, days: u64| {
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(
+                std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86_400),
+            )
+            .unwrap();
+    };
+    age(&old, 40);
     // Not a log of ours: a link is never followed nor removed as one.
     std::os::unix::fs::symlink(&old, logs.join("link.log")).unwrap();
 
@@ -369,12 +374,7 @@ fn prune_removes_installer_logs_after_a_while_and_only_those() {
     assert!(fs::symlink_metadata(logs.join("link.log")).is_ok());
 
     // `--older-than` sets the age for logs too.
-    fs::File::options()
-        .write(true)
-        .open(&young)
-        .unwrap()
-        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400))
-        .unwrap();
+    age(&young, 2);
     let out = env
         .venvfix()
         .args(["prune", "--older-than", "1", "--dry-run"])
