@@ -566,24 +566,18 @@ pub fn apply_with(
         return Err(rollback(&venv, &backup, &journal_path, cause));
     }
     let target = plan.target.as_ref().map(|t| &t.version);
-    let mut verification = verify::verify(&venv, target, inventory, options.verify_timeout);
+    // A relocation is verified the way the user will notice it: a rewritten script runs.
     let rewrote_pip = plan
         .actions
         .iter()
         .any(|a| matches!(a, Action::Rewrite { path, .. } if path == Path::new("bin/pip")));
-    if verification.ok && rewrote_pip {
-        // A relocation is verified the way the user will notice it: a rewritten script runs.
-        match verify::verify_pip(&venv, target, inventory, options.verify_timeout) {
-            Ok(Some(version)) => verification
-                .notes
-                .push(format!("`bin/pip --version`: {version}")),
-            Ok(None) => {}
-            Err(problem) => {
-                verification.ok = false;
-                verification.problems.push(problem);
-            }
-        }
-    }
+    let verification = verify::verify(
+        &venv,
+        target,
+        inventory,
+        options.verify_timeout,
+        rewrote_pip,
+    );
     failpoint::hit("verified");
     if !verification.ok {
         return Err(match restore_and_clear(&backup, &journal_path) {

@@ -332,12 +332,15 @@ fn copied_installation<'a>(
     inventory.copied_in(&copy)
 }
 
-/// Verify the venv at `venv` (canonical root) against the plan's `target` version.
+/// Verify the venv at `venv` (canonical root) against the plan's `target` version. With
+/// `pip` (a relocation rewrote `bin/pip`), also run `bin/pip --version` through the same gate,
+/// as the user will notice the relocation.
 pub fn verify(
     venv: &Path,
     target: Option<&PythonVersion>,
     inventory: &Inventory,
     timeout: Duration,
+    pip: bool,
 ) -> Verification {
     let gated = match gate(venv, target, inventory) {
         Ok(gated) => gated,
@@ -381,6 +384,15 @@ pub fn verify(
             &failed,
             timeout,
         );
+    }
+    if verification.problems.is_empty() && pip {
+        match verify_pip(venv, &gated, inventory, timeout) {
+            Ok(Some(version)) => verification
+                .notes
+                .push(format!("`bin/pip --version`: {version}")),
+            Ok(None) => {}
+            Err(problem) => verification.problems.push(problem),
+        }
     }
     verification.ok = verification.problems.is_empty();
     verification.notes.extend(checks.missing.iter().map(|name| {
@@ -785,13 +797,13 @@ fn run_bounded(
 
 /// After a relocation: check that `bin/pip` runs this venv's pip, the way a user will notice
 /// it. Its shebang (either form) must lead to the same file as the venv's entry interpreter,
-/// which must pass [`verify`]'s exec gate; then the installation itself runs `bin/pip
+/// which passed [`verify`]'s exec gate (`gated`); then the installation itself runs `bin/pip
 /// --version` as its script (pip's `/bin/sh` trampoline is valid Python too). The shebang is
 /// never followed: what the kernel or `/bin/sh` would execute is only read (rule 2).
 /// `Ok(None)`: no `bin/pip`.
-pub fn verify_pip(
+fn verify_pip(
     venv: &Path,
-    target: Option<&PythonVersion>,
+    gated: &Gated<'_>,
     inventory: &Inventory,
     timeout: Duration,
 ) -> Result<Option<String>, String> {
@@ -799,7 +811,6 @@ pub fn verify_pip(
     let Some(head) = crate::scripts::read_script_head(&pip) else {
         return Ok(None);
     };
-    let gated = gate(venv, target, inventory)?;
     let Some((_, interpreter)) = crate::scripts::shebang(&head) else {
         return Err("`bin/pip` has no shebang naming an interpreter".into());
     };
